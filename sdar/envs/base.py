@@ -1,0 +1,66 @@
+"""The environment protocol and the registry that looks environments up by name.
+
+An environment is a text game bound to one task: `reset()` gives the first observation, `step(action)`
+applies an admissible action. Validity of the *model's text* is the rollout's business, not the
+environment's: the rollout only ever calls `step` with an action from `admissible_actions`.
+Environments import no torch and never hold a model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+from sdar.types import Observation, Task
+
+SPLITS = ("train", "eval")
+
+
+class Env(Protocol):
+    task: Task
+
+    def reset(self) -> Observation: ...
+
+    def step(self, action: str) -> Observation: ...
+
+    def expert_action(self) -> str:
+        """The expert's next action from the current state (always admissible)."""
+        ...
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """How to build tasks and environments of one kind, and its reward protocol."""
+
+    name: str
+    task_types: tuple[str, ...]
+    make_task: Callable[[int], Task]
+    make_env: Callable[[Task], Env]
+    max_turns: int
+    history: int
+    success_reward: float = 10.0
+    invalid_penalty: float = 0.1
+    eval_seed_offset: int = 1_000_000
+
+    def task_seed(self, split: str, index: int) -> int:
+        """Train and eval tasks come from disjoint seed ranges."""
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
+        return index + (self.eval_seed_offset if split == "eval" else 0)
+
+
+_REGISTRY: dict[str, Callable[[], EnvSpec]] = {}
+
+
+def register(name: str, factory: Callable[[], EnvSpec]) -> None:
+    _REGISTRY[name] = factory
+
+
+def env_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_env_spec(name: str) -> EnvSpec:
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown environment {name!r}; valid: {', '.join(env_names())}")
+    return _REGISTRY[name]()
