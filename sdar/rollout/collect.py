@@ -1,0 +1,142 @@
+"""The multi-turn rollout loop, written once for every agent: all episodes of a step advance together,
+one batched `act` call per turn.
+
+Each turn becomes a `Turn` sample (the reference's step-independent samples). A response that names no
+admissible action is an invalid action: the environment does not advance ("Nothing happens.") and the
+turn's reward carries the penalty. An environment that raises ends its episode as failed and the rest go
+on. Agents are the only part that knows about models; this loop knows about neither models nor losses.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from typing import Protocol
+
+from sdar.envs.base import EnvSpec
+from sdar.rollout.prompts import parse_action, render_user_message, student_messages
+from sdar.rollout.sampler import sample
+from sdar.types import Observation, Task, Trajectory, Turn
+
+NOTHING_HAPPENS = "Nothing happens."
+
+
+class Agent(Protocol):
+    def encode(self, user_message: str, task: Task) -> list[int]:
+        """Prompt token ids for a student user message ([] for agents without a tokenizer)."""
+        ...
+
+    def act(self, prompts: list[list[int]], observations: list[Observation], envs: list) -> list[tuple[list[int], str]]:
+        """One (response_ids, response_text) per active episode."""
+        ...
+
+
+class ModelAgent:
+    """Samples from a causal LM through its chat template.
+
+    `prompt_messages` renders a user message (and its task) into chat messages; the default is the
+    student's. Evaluation with skills passes the teacher's renderer instead.
+    """
+
+    def __init__(self, model, tokenizer, *, temperature: float, max_new_tokens: int, generator=None,
+                 amp_dtype=None, stop_strings: tuple[str, ...] = ("</action>",), prompt_messages=None):
+        self.model, self.tokenizer = model, tokenizer
+        self.temperature, self.max_new_tokens = temperature, max_new_tokens
+        self.generator, self.amp_dtype, self.stop_strings = generator, amp_dtype, stop_strings
+        self.prompt_messages = prompt_messages or (lambda message, task: student_messages(message))
+
+    def encode(self, user_message: str, task: Task) -> list[int]:
+        return encode_chat(self.tokenizer, self.prompt_messages(user_message, task))
+
+    def act(self, prompts, observations, envs):
+        responses = sample(self.model, self.tokenizer, prompts, max_new_tokens=self.max_new_tokens,
+                           temperature=self.temperature, stop_strings=self.stop_strings,
+                           generator=self.generator, amp_dtype=self.amp_dtype)
+        return [(ids, self.tokenizer.decode(ids, skip_special_tokens=True)) for ids in responses]
+
+
+class ExpertAgent:
+    """Plays the environment's own expert; for checking that tasks are solvable."""
+
+    def encode(self, user_message: str, task: Task) -> list[int]:
+        return []
+
+    def act(self, prompts, observations, envs):
+        return [([], f"<action>{env.expert_action()}</action>") for env in envs]
+
+
+class RandomAgent:
+    """Picks a uniformly random admissible action."""
+
+    def __init__(self, seed: int):
+        self.rng = random.Random(seed)
+
+    def encode(self, user_message: str, task: Task) -> list[int]:
+        return []
+
+    def act(self, prompts, observations, envs):
+        return [([], f"<action>{self.rng.choice(obs.admissible_actions)}</action>") for obs in observations]
+
+
+def encode_chat(tokenizer, messages: list[dict[str, str]]) -> list[int]:
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def run_episodes(agent: Agent, tasks: list[Task], group_ids: list[int], spec: EnvSpec, *, max_turns: int,
+                 history: int, thinking: bool, max_prompt_tokens: int = 1 << 30) -> list[Trajectory]:
+    """Play one episode per task, all in lock-step; returns the trajectories in task order."""
+    envs = [spec.make_env(task) for task in tasks]
+    trajs = [Trajectory(task=task, group_id=g) for task, g in zip(tasks, group_ids)]
+    obs = [_safe(traj, env.reset) for traj, env in zip(trajs, envs)]
+    past: list[list[tuple[str, str]]] = [[] for _ in tasks]
+    for turn in range(max_turns):
+        active = [i for i, o in enumerate(obs) if o is not None and not o.done]
+        if not active:
+            break
+        rendered = [_fit_prompt(agent, trajs[i].task, turn, past[i], obs[i], history, thinking,
+                                max_prompt_tokens) for i in active]
+        replies = agent.act([ids for _, ids in rendered], [obs[i] for i in active], [envs[i] for i in active])
+        for i, (message, prompt_ids), (response_ids, text) in zip(active, rendered, replies):
+            action = parse_action(text, obs[i].admissible_actions, thinking=thinking)
+            new = obs[i] if action is None else _safe(trajs[i], lambda: envs[i].step(action))
+            shown = NOTHING_HAPPENS if action is None else (new.text if new else "")
+            trajs[i].turns.append(Turn(turn, message, prompt_ids, response_ids, text, action,
+                                       action is not None, shown))
+            past[i].append((obs[i].text, action or _written_action(text)))
+            if action is None:
+                new = Observation(NOTHING_HAPPENS, obs[i].admissible_actions)
+            obs[i] = new
+    for traj, o in zip(trajs, obs):
+        traj.won = bool(o is not None and o.won)
+        traj.episode_return = spec.success_reward if traj.won else 0.0
+        for t in traj.turns:
+            t.reward = traj.episode_return - (0.0 if t.valid else spec.invalid_penalty)
+    return trajs
+
+
+def _fit_prompt(agent, task, turn, past, obs, history, thinking, budget) -> tuple[str, list[int]]:
+    """Render with the history window, dropping the oldest entries while over the token budget."""
+    window = past[-history:] if history > 0 else []
+    while True:
+        message = render_user_message(task.goal, turn, window, obs.text, obs.admissible_actions,
+                                      thinking=thinking)
+        ids = agent.encode(message, task)
+        if len(ids) <= budget or not window:
+            return message, ids
+        window = window[1:]
+
+
+def _written_action(text: str) -> str:
+    """What the model wrote as its action, for the history line of an invalid turn."""
+    found = re.search(r"<action>(.*?)</action>", text, re.DOTALL | re.IGNORECASE)
+    return " ".join((found.group(1) if found else text).split())[:80]
+
+
+def _safe(traj: Trajectory, call) -> Observation | None:
+    """Run an environment call; an exception ends the episode as failed instead of the run."""
+    try:
+        return call()
+    except Exception as err:  # noqa: BLE001 - any environment fault must not kill the run
+        traj.failed = f"{type(err).__name__}: {err}"
+        return None

@@ -1,0 +1,52 @@
+"""What a training step writes: the rollout's scalar metrics and per-token sample records.
+
+Pure bookkeeping over trajectories and samples; the loop decides when and where to write.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from sdar.train.batch import Sample
+from sdar.types import Trajectory
+
+
+def rollout_metrics(trajectories: list[Trajectory], samples: list[Sample]) -> dict[str, float]:
+    turns = [t for traj in trajectories for t in traj.turns]
+    n = max(len(trajectories), 1)
+    return {
+        "rollout/success_rate": sum(t.won for t in trajectories) / n,
+        "rollout/reward_mean": sum(_episode_reward(traj) for traj in trajectories) / n,
+        "rollout/valid_action_rate": sum(t.valid for t in turns) / max(len(turns), 1),
+        "rollout/turns_mean": len(turns) / n,
+        "rollout/response_tokens_mean": sum(len(s.response_ids) for s in samples) / max(len(samples), 1),
+        "rollout/samples": float(len(samples)),
+        "rollout/failed_episodes": float(sum(t.failed is not None for t in trajectories)),
+    }
+
+
+def _episode_reward(traj: Trajectory) -> float:
+    """The episode's return minus its invalid-action penalties (each turn's reward holds its own)."""
+    return traj.episode_return - sum(traj.episode_return - t.reward for t in traj.turns)
+
+
+def sample_records(step: int, trajectories: list[Trajectory], samples: list[Sample], advantages: torch.Tensor,
+                   per_row: dict[int, dict[str, torch.Tensor]], tokenizer, limit: int) -> list[dict]:
+    """One record per turn of the first `limit` trajectories: text, action, reward, advantage, and the
+    response's tokens with their teacher-student gap and gate (when the run has a teacher)."""
+    records = []
+    for row, s in enumerate(samples):
+        if s.traj_index >= limit:
+            continue
+        traj = trajectories[s.traj_index]
+        turn = traj.turns[s.turn_index]
+        tokens = per_row.get(row, {})
+        records.append({
+            "step": step, "trajectory": s.traj_index, "group": s.group_id, "task_type": s.task.task_type,
+            "goal": s.task.goal, "won": traj.won, "turn": s.turn_index, "prompt": s.user_message,
+            "response": turn.response_text, "action": turn.action, "valid": turn.valid,
+            "observation": turn.observation, "reward": s.reward, "advantage": float(advantages[row]),
+            "tokens": [tokenizer.decode([t]) for t in s.response_ids],
+            **{k: [round(float(x), 4) for x in v] for k, v in tokens.items()},
+        })
+    return records

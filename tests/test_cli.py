@@ -1,0 +1,52 @@
+"""The command line: evaluation of the expert and random policies, and one-line errors."""
+
+import json
+
+import pytest
+
+from sdar.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_expert_wins_every_type(capsys):
+    code, out, _ = run(capsys, "eval", "--env", "household", "--policy", "expert", "--episodes", "120", "--json")
+    report = json.loads(out)
+    assert code == 0 and report["success_rate"] == 1.0
+    assert set(report["per_type"]) == {"pick", "look", "clean", "heat", "cool", "pick_two"}
+    assert all(rate == 1.0 for rate in report["per_type"].values())
+    assert report["valid_action_rate"] == 1.0
+
+
+def test_random_policy_is_far_worse(capsys):
+    code, out, _ = run(capsys, "eval", "--policy", "random", "--episodes", "60", "--json")
+    assert code == 0 and json.loads(out)["success_rate"] < 0.4
+
+
+def test_table_output(capsys):
+    code, out, _ = run(capsys, "eval", "--policy", "expert", "--episodes", "12")
+    assert code == 0 and out.splitlines()[0] == "pick | look | clean | heat | cool | pick_two | All | valid"
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["train", "--loss.beta", "x"], ["--loss.beta", "expected float"]),
+    (["train", "--bogus", "1"], ["unknown option --bogus", "--algo"]),
+    (["train", "--algo", "ppo"], ["--loss.algo", "sdar, grpo"]),
+    (["train", "--preset", "huge"], ["unknown preset", "tiny"]),
+    (["train", "--model", "/no/such/dir", "--preset", "tiny"], ["--model.path", "config.json"]),
+    (["eval", "--env", "moon", "--policy", "expert"], ["--env", "household"]),
+    (["fly"], ["unknown command", "train"]),
+])
+def test_bad_input_is_one_clear_line(capsys, argv, words, tmp_path):
+    if argv[0] == "train":
+        argv = argv + ["--out", str(tmp_path / "run")]
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    line = err.strip()
+    assert "\n" not in line and "Traceback" not in line
+    for word in words:
+        assert word in line

@@ -1,0 +1,79 @@
+"""Scoring under left padding, and the teacher's prompt: privileged text inside the chat template, its
+own budget, and the response windows of teacher and student lining up token for token."""
+
+import pytest
+import torch
+
+from sdar.rollout.collect import encode_chat
+from sdar.rollout.prompts import render_user_message, student_messages
+from sdar.scoring import response_logprobs
+from sdar.teacher import AlignmentError, check_alignment, fit_to_budget, teacher_prompt_ids
+from sdar.train.batch import Sample, build_micro_batch
+from sdar.types import Task
+
+TASK = Task("household", 7, "clean", "put a clean apple in fridge.")
+MESSAGE = render_user_message(TASK.goal, 0, [], "You are in the middle of a room.", ("go to fridge 1", "look"),
+                              thinking=False)
+SKILLS = "- Clean then place: take the object, go to the sinkbasin, clean it, then put it in the target."
+
+
+def naive_logprobs(model, seq: list[int], n: int) -> torch.Tensor:
+    """Unpadded single-row reference: log p of the last n tokens."""
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([seq])).logits[0].float()
+    logp = torch.log_softmax(logits, -1)
+    return torch.stack([logp[t - 1, seq[t]] for t in range(len(seq) - n, len(seq))])
+
+
+def test_response_logprobs_match_unpadded_rows(tiny):
+    model, tok = tiny
+    samples = [Sample(TASK, "m", tok("a prompt of some length")["input_ids"], tok(" take apple")["input_ids"],
+                      0.0, 0, 0, 0, False),
+               Sample(TASK, "m", tok("short")["input_ids"], tok(" go to fridge 1 now")["input_ids"], 0.0, 0, 0, 0, False)]
+    mb = build_micro_batch(samples, [0, 1], tok.pad_token_id, "cpu")
+    with torch.no_grad():
+        lp, ent = response_logprobs(model, mb.input_ids, mb.attention_mask, mb.n, with_entropy=True)
+    for r, s in enumerate(samples):
+        k = len(s.response_ids)
+        expected = naive_logprobs(model, s.prompt_ids + s.response_ids, k)
+        torch.testing.assert_close(lp[r, -k:], expected, atol=1e-5, rtol=1e-5)
+        assert mb.loss_mask[r].sum() == k and mb.loss_mask[r, -k:].all()
+    assert (ent[mb.loss_mask.bool()] > 0).all()
+
+
+def test_teacher_prompt_holds_skills_inside_the_user_turn(real_tokenizer):
+    tok = real_tokenizer
+    student = tok.decode(encode_chat(tok, student_messages(MESSAGE)))
+    teacher = tok.decode(teacher_prompt_ids(tok, MESSAGE, SKILLS, budget=512))
+    assert SKILLS not in student and "sinkbasin" not in student
+    user_turn = teacher.split("<|im_start|>user\n", 1)[1].split("<|im_end|>", 1)[0]
+    assert SKILLS in user_turn and user_turn.endswith(MESSAGE)
+    assert teacher.endswith("<|im_start|>assistant\n") and student.endswith("<|im_start|>assistant\n")
+
+
+def test_budget_cuts_only_the_privileged_block(real_tokenizer):
+    tok = real_tokenizer
+    long_skills = SKILLS * 50
+    cut = fit_to_budget(tok, long_skills, 20)
+    assert len(tok(cut, add_special_tokens=False)["input_ids"]) <= 21
+    teacher = tok.decode(teacher_prompt_ids(tok, MESSAGE, long_skills, budget=20))
+    assert MESSAGE in teacher  # the task, observation and actions are intact
+
+
+def test_teacher_and_student_windows_align_on_real_tokenizer(real_tokenizer):
+    tok = real_tokenizer
+    response = tok("<action>go to fridge 1</action>", add_special_tokens=False)["input_ids"]
+    s = Sample(TASK, MESSAGE, encode_chat(tok, student_messages(MESSAGE)), response, 0.0, 0, 0, 0, False,
+               teacher_prompt_ids(tok, MESSAGE, SKILLS, budget=512))
+    short = Sample(TASK, MESSAGE, s.prompt_ids, response[:3], 0.0, 0, 1, 0, False, s.teacher_prompt_ids)
+    mb = build_micro_batch([s, short], [0, 1], tok.pad_token_id, "cpu")
+    assert mb.teacher_input_ids.shape[1] > mb.input_ids.shape[1]
+    check_alignment(mb.input_ids[:, -mb.n:], mb.teacher_input_ids[:, -mb.n:], mb.loss_mask)
+    assert mb.input_ids[0, -mb.n:].tolist() == response
+
+
+def test_alignment_check_fails_loudly():
+    student = torch.tensor([[1, 2, 3]])
+    with pytest.raises(AlignmentError):
+        check_alignment(student, torch.tensor([[1, 2, 4]]), torch.ones(1, 3))
+    check_alignment(student, torch.tensor([[9, 2, 3]]), torch.tensor([[0.0, 1.0, 1.0]]))  # off-mask differences are fine
