@@ -11,6 +11,7 @@ import json
 import os
 import sys
 
+from sdar.algos import EVAL_MODES
 from sdar.config import ConfigError, all_fields, build_config, preset_names
 
 DEFAULT_PRESET = "cpu"
@@ -74,9 +75,15 @@ def cmd_eval(args: list[str]) -> int:
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--thinking", action="store_true", help="ask for <think> before <action>")
     parser.add_argument("--with-skills", action="store_true", help="show the skills in the prompt")
+    parser.add_argument("--algo", choices=tuple(EVAL_MODES), default=None,
+                        help="evaluation baselines: vanilla (no skills), skill_prompt (skills in the prompt)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     a = parser.parse_args(args)
+    if a.algo is not None:
+        if a.with_skills and not EVAL_MODES[a.algo]:
+            raise UsageError("--with-skills contradicts --algo vanilla (which never shows skills)")
+        a.with_skills = EVAL_MODES[a.algo]
     if a.episodes <= 0:
         raise UsageError(f"--episodes: must be > 0, got {a.episodes}")
     from sdar.envs import env_names, get_env_spec
@@ -88,7 +95,8 @@ def cmd_eval(args: list[str]) -> int:
     agent = make_eval_agent(a)
     summary, _ = evaluate(agent, spec, episodes=a.episodes, max_turns=a.max_turns or spec.max_turns,
                           history=spec.history, thinking=a.thinking)
-    summary.update({"env": a.env, "policy": a.policy, "with_skills": a.with_skills, "seed": a.seed})
+    summary.update({"env": a.env, "policy": a.policy, "with_skills": a.with_skills, "seed": a.seed,
+                    "model": a.model if a.policy == "model" else None})
     print(json.dumps(summary) if a.json else format_table(summary))
     return 0
 
@@ -104,13 +112,13 @@ def make_eval_agent(a):
 
     from sdar.models import autocast_dtype, load_model, pick_device
     from sdar.skills import skills_by_type
-    from sdar.teacher import teacher_messages
+    from sdar.teacher import privileged_renderer
 
     device = pick_device(a.device)
     torch.manual_seed(a.seed)
     model, tokenizer = load_model(a.model, device)
     model.eval()
-    render = (lambda message, task: teacher_messages(message, skills_by_type(task))) if a.with_skills else None
+    render = privileged_renderer(tokenizer, skills_by_type, budget=512) if a.with_skills else None
     return ModelAgent(model, tokenizer, temperature=a.temperature, max_new_tokens=a.max_new_tokens,
                       generator=torch.Generator(device).manual_seed(a.seed),
                       amp_dtype=autocast_dtype("auto", device), prompt_messages=render)

@@ -16,13 +16,16 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sdar.algos import ALGOS, Algo
+
 PRESET_DIR = Path(__file__).parent / "presets"
-ALGOS = ("sdar", "grpo")
 GATES = ("gap", "entropy", "soft_or", "constant")
 AGG_MODES = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum")
 KL_ESTIMATORS = ("k1", "k2", "k3", "none")
 PRECISIONS = ("auto", "bf16", "fp32")
-CONTEXTS = ("skills_by_type",)
+CONTEXTS = ("skills_by_type", "skills_all", "skills_random", "skills_bm25", "sibling", "ground_truth")
+TEACHER_MODES = ("live", "ema", "frozen")
+ADV_ESTIMATORS = ("grpo", "rloo")
 
 
 class ConfigError(ValueError):
@@ -68,21 +71,39 @@ class RolloutConfig:
 @dataclass(frozen=True)
 class TeacherConfig:
     context: str = "skills_by_type"
-    """Source of the teacher's privileged context."""
+    """Privileged context: skills_by_type, skills_all, skills_random, skills_bm25, sibling, ground_truth."""
     context_tokens: int = 512
     """Token budget of the privileged block, separate from the student's prompt budget."""
+    mode: str = "live"
+    """Teacher weights: live (the rollout weights, the reference's), ema (moving average), frozen (initial)."""
+    ema_decay: float = 0.99
+    """Decay of the EMA teacher, updated after every optimizer step."""
 
 
 @dataclass(frozen=True)
 class LossConfig:
     algo: str = "sdar"
-    """'sdar' (GRPO + gated self-distillation) or 'grpo' (no distillation term)."""
+    """Objective: sdar, grpo, opsd, grpo_opsd, skill_grpo, skill_sd, rlsd (see the README table)."""
     beta: float = 5.0
     """Gate sharpness beta in sigma(beta * gap); 0 gives a constant 0.5 gate (naive GRPO+OPSD)."""
+    beta_warmup_steps: int = 0
+    """Ramp beta linearly from 0 over this many steps (0: no warm-up)."""
     gate: str = "gap"
     """Gate variant: gap, entropy, soft_or, constant."""
     distill_coef: float = 0.01
-    """Weight lambda of the SDAR term in L = L_GRPO + lambda * L_SDAR."""
+    """Weight lambda of the gated term in L = L_GRPO + lambda * L_SDAR."""
+    distill_warmup_steps: int = 0
+    """Ramp lambda linearly from 0 over this many steps (0: no warm-up)."""
+    skill_sd_coef: float = 0.001
+    """Weight of Skill-SD's importance-weighted k3 term."""
+    rlsd_lambda: float = 0.5
+    """RLSD's initial mixing weight lambda_t, decaying linearly to 0."""
+    rlsd_decay_steps: int = 100
+    """Steps over which RLSD's lambda_t decays to 0."""
+    adv_estimator: str = "grpo"
+    """Advantage estimator: grpo (group-normalised) or rloo (leave-one-out baseline)."""
+    filter_groups: bool = False
+    """Drop the samples of groups whose rewards are all equal (they carry no policy-gradient signal)."""
     clip_low: float = 0.2
     """PPO clip epsilon below 1."""
     clip_high: float = 0.2
@@ -237,7 +258,9 @@ def validate(cfg: RunConfig) -> None:
     from sdar.envs import env_names
 
     _choice("env.name", cfg.env.name, tuple(env_names()))
-    _choice("loss.algo", cfg.loss.algo, ALGOS)
+    _choice("loss.algo", cfg.loss.algo, tuple(ALGOS))
+    _choice("loss.adv_estimator", cfg.loss.adv_estimator, ADV_ESTIMATORS)
+    _choice("teacher.mode", cfg.teacher.mode, TEACHER_MODES)
     _choice("loss.gate", cfg.loss.gate, GATES)
     _choice("loss.agg", cfg.loss.agg, AGG_MODES)
     _choice("loss.kl_estimator", cfg.loss.kl_estimator, KL_ESTIMATORS)
@@ -249,19 +272,46 @@ def validate(cfg: RunConfig) -> None:
     _positive(cfg, ["rollout.temperature", "train.eval_temperature", "loss.beta", "loss.distill_coef",
                     "loss.clip_low", "loss.clip_high", "loss.dual_clip", "loss.kl_coef", "loss.entropy_coef",
                     "optim.weight_decay", "optim.grad_clip", "env.max_turns", "train.eval_every",
-                    "train.sample_trajectories"], allow_zero=True)
+                    "train.sample_trajectories", "loss.beta_warmup_steps", "loss.distill_warmup_steps",
+                    "loss.skill_sd_coef", "loss.rlsd_lambda", "loss.rlsd_decay_steps"], allow_zero=True)
+    if not 0 <= cfg.teacher.ema_decay < 1:
+        raise ConfigError(f"--teacher.ema_decay: must be in [0, 1), got {cfg.teacher.ema_decay}")
+    if cfg.loss.rlsd_lambda > 1:
+        raise ConfigError(f"--loss.rlsd_lambda: must be in [0, 1], got {cfg.loss.rlsd_lambda}")
     if cfg.rollout.temperature == 0:
         raise ConfigError("--rollout.temperature: training rollouts must sample (> 0)")
     if 0 < cfg.loss.dual_clip <= 1:
         raise ConfigError(f"--loss.dual_clip: must be > 1 (or 0 to disable), got {cfg.loss.dual_clip}")
     if cfg.rollout.group_size < 2:
         raise ConfigError("--rollout.group_size: GRPO needs at least 2 rollouts per task")
-    if cfg.loss.algo == "grpo":
-        defaults = LossConfig()
-        changed = [k for k in ("beta", "gate", "distill_coef") if getattr(cfg.loss, k) != getattr(defaults, k)]
-        if changed:
-            names = ", ".join("--loss." + k for k in changed)
-            raise ConfigError(f"{names}: only used by the distillation term; --loss.algo grpo has none")
+    _check_used_by_algo(cfg)
+
+
+def _gated(a: Algo) -> bool:
+    return a.distill == "gated" and a.fixed_beta is None
+
+
+# Options that only some algorithms read: setting one for another algorithm is a mistake, not a no-op.
+_USED_BY = {
+    "loss.beta": _gated, "loss.beta_warmup_steps": _gated, "loss.gate": _gated,
+    "loss.distill_coef": lambda a: a.distill == "gated",
+    "loss.distill_warmup_steps": lambda a: a.distill == "gated",
+    "loss.skill_sd_coef": lambda a: a.distill == "skill_sd",
+    "loss.rlsd_lambda": lambda a: a.rlsd, "loss.rlsd_decay_steps": lambda a: a.rlsd,
+    "teacher.mode": lambda a: a.needs_teacher, "teacher.ema_decay": lambda a: a.needs_teacher,
+    "teacher.context": lambda a: a.needs_teacher or a.skills_in_student,
+    "teacher.context_tokens": lambda a: a.needs_teacher or a.skills_in_student,
+}
+
+
+def _check_used_by_algo(cfg: RunConfig) -> None:
+    algo = ALGOS[cfg.loss.algo]
+    defaults = RunConfig()
+    for name, used in _USED_BY.items():
+        part, key = name.split(".")
+        if getattr(getattr(cfg, part), key) != getattr(getattr(defaults, part), key) and not used(algo):
+            users = ", ".join(a.name for a in ALGOS.values() if used(a))
+            raise ConfigError(f"--{name} is not used by --loss.algo {algo.name} (used by: {users})")
 
 
 def to_json(cfg: RunConfig) -> str:

@@ -16,8 +16,6 @@ import torch
 from sdar.rollout.collect import encode_chat
 from sdar.rollout.prompts import student_messages
 
-PRIVILEGED_HEADER = "Skills that help with this task:"
-
 
 class AlignmentError(AssertionError):
     """Teacher and student would score different response tokens."""
@@ -32,14 +30,22 @@ def fit_to_budget(tokenizer, text: str, budget: int) -> str:
 
 
 def teacher_messages(user_message: str, privileged: str) -> list[dict[str, str]]:
-    """The student's messages with the privileged block at the top of the user turn."""
+    """The student's messages with the privileged block (header included) at the top of the user turn;
+    with an empty block, exactly the student's messages."""
     messages = student_messages(user_message)
-    messages[-1] = {"role": "user", "content": f"{PRIVILEGED_HEADER}\n{privileged}\n\n{user_message}"}
+    if privileged:
+        messages[-1] = {"role": "user", "content": f"{privileged}\n\n{user_message}"}
     return messages
 
 
 def teacher_prompt_ids(tokenizer, user_message: str, privileged: str, *, budget: int) -> list[int]:
     return encode_chat(tokenizer, teacher_messages(user_message, fit_to_budget(tokenizer, privileged, budget)))
+
+
+def privileged_renderer(tokenizer, provider, *, budget: int):
+    """A `prompt_messages(message, task)` for agents whose own prompt shows a task-only provider's block:
+    Skill-GRPO's student while training, and evaluation with skills."""
+    return lambda message, task: teacher_messages(message, fit_to_budget(tokenizer, provider(task), budget))
 
 
 def check_alignment(student_ids: torch.Tensor, teacher_ids: torch.Tensor, loss_mask: torch.Tensor) -> None:

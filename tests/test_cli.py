@@ -50,3 +50,23 @@ def test_bad_input_is_one_clear_line(capsys, argv, words, tmp_path):
     assert "\n" not in line and "Traceback" not in line
     for word in words:
         assert word in line
+
+
+@pytest.mark.parametrize("algo, shows", [("skill_prompt", True), ("vanilla", False), (None, False)])
+def test_only_skill_evaluations_show_skills(algo, shows):
+    import argparse
+
+    from sdar.cli import make_eval_agent
+    from sdar.envs import get_env_spec
+
+    args = argparse.Namespace(policy="model", model="tiny", device="cpu", seed=0, temperature=0.4,
+                              max_new_tokens=4, with_skills=(algo == "skill_prompt"))
+    agent = make_eval_agent(args)
+    task = get_env_spec("household").make_task(2)
+    prompt = agent.tokenizer.decode(agent.encode("Your task is to: x", task))
+    assert ("Skills that help with this task" in prompt) == shows
+
+
+def test_vanilla_and_with_skills_contradict(capsys):
+    code, _, err = run(capsys, "eval", "--algo", "vanilla", "--with-skills", "--policy", "expert")
+    assert code == 2 and "contradicts" in err

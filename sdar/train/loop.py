@@ -1,18 +1,19 @@
 """The SDAR training loop, top to bottom. One step:
 
   1. rollout       G episodes on each of `tasks_per_step` train tasks, one batched generation per turn
-  2. teacher       the same model, privileged context in its prompt, scores the student's tokens (no grad)
+  2. teacher       the teacher model, privileged context in its prompt, scores the student's tokens (no grad)
   3. reference     the frozen initial model scores them too, for the KL penalty (no grad)
   4. advantages    each turn sample carries its episode's return (minus its own invalid-action penalty);
                    GRPO normalises over all turn samples of the group
   5. update        one AdamW step over all micro-batches (gradient accumulation), gradient-norm clip
   6. log/eval/save metrics.jsonl, samples.jsonl, held-out evaluation, final model
 
+Every algorithm of the paper runs through these same phases; `sdar.algos` says which terms are on.
 Deviations from textbook GRPO, all as in the reference unless noted:
 - a "sample" is one turn, not one episode; the advantage is normalised over every turn of the group;
 - one PPO epoch with one optimizer step per batch, so θ_old is the current policy and old log-probs
   are the live ones detached (ours: this saves a forward pass; the reference recomputes them);
-- the teacher is "live": the current weights, scored before the update.
+- the teacher is "live" by default: the current weights, scored before the update.
 """
 
 from __future__ import annotations
@@ -26,17 +27,19 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from sdar.algos import get_algo
 from sdar.config import RunConfig, to_json
 from sdar.envs import get_env_spec
 from sdar.evaluate import evaluate
-from sdar.losses import group_advantages
+from sdar.losses import get_advantage_estimator, rlsd_lambda
 from sdar.models import autocast_dtype, load_model, pick_device
 from sdar.rollout.collect import ModelAgent, run_episodes
-from sdar.skills import get_provider
-from sdar.teacher import teacher_prompt_ids
+from sdar.skills import get_provider, skills_by_type
+from sdar.teacher import privileged_renderer, teacher_prompt_ids
 from sdar.train.batch import Sample, build_micro_batch, plan_micro_batches, samples_from
-from sdar.train.records import rollout_metrics, sample_records
-from sdar.train.step import score_reference, score_teacher, update
+from sdar.train.records import rollout_metrics, sample_records, split_token_stats
+from sdar.train.step import StepScalars, score_reference, score_teacher, update
+from sdar.types import Trajectory
 
 
 def step_tasks(spec, seed: int, step: int, count: int):
@@ -52,32 +55,50 @@ def protocol(cfg: RunConfig, spec) -> tuple[int, int]:
     return max_turns, history
 
 
+def ramp(value: float, warmup_steps: int, step: int) -> float:
+    """`value` reached linearly over `warmup_steps` (step 1 is the first step)."""
+    return value if warmup_steps <= 0 else value * min(1.0, step / warmup_steps)
+
+
+def step_scalars(cfg: RunConfig, step: int) -> StepScalars:
+    algo = get_algo(cfg.loss.algo)
+    beta = algo.fixed_beta if algo.fixed_beta is not None else ramp(cfg.loss.beta, cfg.loss.beta_warmup_steps, step)
+    return StepScalars(beta=beta, distill_coef=ramp(cfg.loss.distill_coef, cfg.loss.distill_warmup_steps, step),
+                       rlsd_lambda=rlsd_lambda(step - 1, start=cfg.loss.rlsd_lambda,
+                                               decay_steps=cfg.loss.rlsd_decay_steps))
+
+
 def train(cfg: RunConfig, *, progress: bool = True) -> Path:
     """Run the whole training job; returns the run directory."""
     out = Path(cfg.train.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(to_json(cfg))
     spec = get_env_spec(cfg.env.name)
+    algo = get_algo(cfg.loss.algo)
     max_turns, history = protocol(cfg, spec)
     torch.manual_seed(cfg.train.seed)
     device = pick_device(cfg.model.device)
     amp = autocast_dtype(cfg.model.precision, device)
     model, tokenizer = load_model(cfg.model.path, device)
-    ref_model = None
-    if cfg.loss.kl_coef > 0 and cfg.loss.kl_estimator != "none":
-        ref_model = copy.deepcopy(model).eval().requires_grad_(False)
+    frozen = None
+    if (cfg.loss.kl_coef > 0 and cfg.loss.kl_estimator != "none") or cfg.teacher.mode in ("frozen", "ema"):
+        frozen = copy.deepcopy(model).eval().requires_grad_(False)
+    teacher_model = {"live": model, "frozen": frozen, "ema": frozen}[cfg.teacher.mode]
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     context = get_provider(cfg.teacher.context)
-    generator = torch.Generator(device).manual_seed(cfg.train.seed)
+    student_render = (privileged_renderer(tokenizer, context, budget=cfg.teacher.context_tokens)
+                      if algo.skills_in_student else None)
     agent = ModelAgent(model, tokenizer, temperature=cfg.rollout.temperature,
-                       max_new_tokens=cfg.rollout.max_new_tokens, generator=generator, amp_dtype=amp)
+                       max_new_tokens=cfg.rollout.max_new_tokens, amp_dtype=amp, prompt_messages=student_render,
+                       generator=torch.Generator(device).manual_seed(cfg.train.seed))
     G = cfg.rollout.group_size
     metrics_file = (out / "metrics.jsonl").open("w")
     samples_file = (out / "samples.jsonl").open("w")
-    bar = tqdm(range(1, cfg.train.steps + 1), desc="sdar train", disable=not progress, unit="step")
+    bar = tqdm(range(1, cfg.train.steps + 1), desc=f"sdar train ({algo.name})", disable=not progress, unit="step")
     for step in bar:
         t_start = time.perf_counter()
         timings: dict[str, float] = {}
+        scalars = step_scalars(cfg, step)
 
         # 1. rollout
         tasks = step_tasks(spec, cfg.train.seed, step, cfg.rollout.tasks_per_step)
@@ -87,43 +108,52 @@ def train(cfg: RunConfig, *, progress: bool = True) -> Path:
                                     max_turns=max_turns, history=history, thinking=cfg.rollout.thinking,
                                     max_prompt_tokens=cfg.rollout.max_prompt_tokens)
         samples = samples_from(trajectories)
+        rewards = torch.tensor([s.reward for s in samples])  # (N,)
+        group_ids = torch.tensor([s.group_id for s in samples])  # (N,)
+        if cfg.loss.filter_groups:
+            samples, rewards, group_ids = drop_constant_groups(samples, rewards, group_ids)
         timings["perf/rollout_seconds"] = time.perf_counter() - t_start
 
         # 2. teacher scoring (privileged context inside the chat template, its own budget)
         t0 = time.perf_counter()
-        if cfg.loss.algo == "sdar":
-            add_teacher_prompts(samples, tokenizer, context, cfg.teacher.context_tokens)
+        if algo.needs_teacher:
+            add_teacher_prompts(samples, trajectories, tokenizer, context, cfg.teacher.context_tokens)
         mbs = [build_micro_batch(samples, rows, tokenizer.pad_token_id, device)
                for rows in plan_micro_batches(samples, cfg.optim.micro_batch_tokens)]
-        if cfg.loss.algo == "sdar":
-            score_teacher(model, mbs, amp_dtype=amp)
+        if algo.needs_teacher:
+            score_teacher(teacher_model, mbs, amp_dtype=amp)
         timings["perf/teacher_seconds"] = time.perf_counter() - t0
 
         # 3. reference log-probs
         t0 = time.perf_counter()
-        if ref_model is not None:
-            score_reference(ref_model, mbs, amp_dtype=amp)
+        if cfg.loss.kl_coef > 0 and cfg.loss.kl_estimator != "none":
+            score_reference(frozen, mbs, amp_dtype=amp)
         timings["perf/reference_seconds"] = time.perf_counter() - t0
 
-        # 4. advantages: group-normalised over every turn sample of a group
-        rewards = torch.tensor([s.reward for s in samples])  # (N,)
-        group_ids = torch.tensor([s.group_id for s in samples])  # (N,)
-        advantages = group_advantages(rewards, group_ids)  # (N,)
+        # 4. advantages: normalised over every turn sample of a group
+        advantages = get_advantage_estimator(cfg.loss.adv_estimator)(rewards, group_ids)  # (N,)
         for mb in mbs:
             mb.advantages = advantages[mb.rows].to(device)
 
         # 5. update
         t0 = time.perf_counter()
         model.train()
-        update_metrics, per_row = update(model, optimizer, mbs, cfg.loss, grad_clip=cfg.optim.grad_clip,
-                                         amp_dtype=amp)
+        update_metrics, per_row = ({}, {}) if not samples else update(
+            model, optimizer, mbs, cfg.loss, algo, scalars, grad_clip=cfg.optim.grad_clip, amp_dtype=amp)
+        if cfg.teacher.mode == "ema" and algo.needs_teacher:
+            ema_update(teacher_model, model, decay=cfg.teacher.ema_decay)
         timings["perf/update_seconds"] = time.perf_counter() - t0
 
         # 6. log / eval / save
-        record = {"step": step, **rollout_metrics(trajectories, samples), **update_metrics, **timings}
+        record = {"step": step, **rollout_metrics(trajectories, samples), **update_metrics,
+                  **split_token_stats(samples, per_row), **timings,
+                  "distill/beta": scalars.beta, "distill/coef": scalars.distill_coef}
         record["perf/step_seconds"] = time.perf_counter() - t_start
         if should_eval(cfg, step):
             record.update(run_eval(cfg, spec, model, tokenizer, amp, device, step, max_turns, history))
+            if algo.skills_in_student:
+                record.update(run_eval(cfg, spec, model, tokenizer, amp, device, step, max_turns, history,
+                                       with_skills=True))
         metrics_file.write(json.dumps(record) + "\n")
         metrics_file.flush()
         for line in sample_records(step, trajectories, samples, advantages, per_row, tokenizer,
@@ -140,13 +170,31 @@ def train(cfg: RunConfig, *, progress: bool = True) -> Path:
     return out
 
 
-def add_teacher_prompts(samples: list[Sample], tokenizer, context, budget: int) -> None:
-    texts: dict[int, str] = {}
+def drop_constant_groups(samples: list[Sample], rewards: torch.Tensor, group_ids: torch.Tensor):
+    """Keep only the samples of groups whose rewards are not all equal."""
+    keep_groups = {int(g) for g in group_ids.unique() if rewards[group_ids == g].unique().numel() > 1}
+    keep = [i for i, s in enumerate(samples) if s.group_id in keep_groups]
+    return [samples[i] for i in keep], rewards[keep], group_ids[keep]
+
+
+def add_teacher_prompts(samples: list[Sample], trajectories: list[Trajectory], tokenizer, context,
+                        budget: int) -> None:
+    """Each sample's teacher prompt: its own user message under the trajectory's privileged block."""
+    groups: dict[int, list[Trajectory]] = {}
+    for traj in trajectories:
+        groups.setdefault(traj.group_id, []).append(traj)
+    blocks: dict[int, str] = {}
     for s in samples:
-        key = id(s.task)
-        if key not in texts:
-            texts[key] = context(s.task)
-        s.teacher_prompt_ids = teacher_prompt_ids(tokenizer, s.user_message, texts[key], budget=budget)
+        if s.traj_index not in blocks:
+            own = trajectories[s.traj_index]
+            blocks[s.traj_index] = context(own.task, groups[own.group_id], own)
+        s.teacher_prompt_ids = teacher_prompt_ids(tokenizer, s.user_message, blocks[s.traj_index], budget=budget)
+
+
+@torch.no_grad()
+def ema_update(ema_model, model, *, decay: float) -> None:
+    for e, p in zip(ema_model.parameters(), model.parameters()):
+        e.mul_(decay).add_(p.detach(), alpha=1 - decay)
 
 
 def should_eval(cfg: RunConfig, step: int) -> bool:
@@ -154,14 +202,18 @@ def should_eval(cfg: RunConfig, step: int) -> bool:
     return step == cfg.train.steps or (every > 0 and step % every == 0)
 
 
-def run_eval(cfg, spec, model, tokenizer, amp, device, step, max_turns, history) -> dict[str, float]:
-    """Held-out evaluation without skills, at the eval temperature, with its own random stream."""
-    generator = torch.Generator(device).manual_seed(cfg.train.seed * 100_003 + step)
+def run_eval(cfg, spec, model, tokenizer, amp, device, step, max_turns, history, *,
+             with_skills: bool = False) -> dict[str, float]:
+    """Held-out evaluation at the eval temperature, with its own random stream; skills only if asked."""
+    render = privileged_renderer(tokenizer, skills_by_type, budget=cfg.teacher.context_tokens) if with_skills else None
     agent = ModelAgent(model, tokenizer, temperature=cfg.train.eval_temperature,
-                       max_new_tokens=cfg.rollout.max_new_tokens, generator=generator, amp_dtype=amp)
+                       max_new_tokens=cfg.rollout.max_new_tokens, amp_dtype=amp, prompt_messages=render,
+                       generator=torch.Generator(device).manual_seed(cfg.train.seed * 100_003 + step))
     model.eval()
     summary, _ = evaluate(agent, spec, episodes=cfg.train.eval_episodes, max_turns=max_turns,
                           history=history, thinking=cfg.rollout.thinking)
-    out = {"eval/success_rate": summary["success_rate"], "eval/valid_action_rate": summary["valid_action_rate"]}
-    out.update({f"eval/per_type/{k}": v for k, v in summary["per_type"].items() if v is not None})
+    prefix = "eval/with_skills/" if with_skills else "eval/"
+    out = {f"{prefix}success_rate": summary["success_rate"],
+           f"{prefix}valid_action_rate": summary["valid_action_rate"]}
+    out.update({f"{prefix}per_type/{k}": v for k, v in summary["per_type"].items() if v is not None})
     return out

@@ -25,6 +25,34 @@ def rollout_metrics(trajectories: list[Trajectory], samples: list[Sample]) -> di
     }
 
 
+def turn_bucket(turn_index: int) -> str:
+    """Turns 1-5 on their own, later turns pooled, so a 50-turn episode does not make 50 metric keys."""
+    return str(turn_index + 1) if turn_index < 5 else "6+"
+
+
+def split_token_stats(samples: list[Sample], per_row: dict[int, dict[str, torch.Tensor]]) -> dict[str, float]:
+    """Gate, gap and the student-teacher KL estimate (k3 on sampled tokens: e^Δ − 1 − Δ) by turn and by
+    episode outcome: the quantities the paper uses to show naive GRPO+OPSD's instability."""
+    buckets: dict[str, dict[str, list[torch.Tensor]]] = {}
+    for row, s in enumerate(samples):
+        tokens = per_row.get(row)
+        if not tokens or "gap" not in tokens:
+            continue
+        for name in (f"by_turn/{turn_bucket(s.turn_index)}", "by_outcome/" + ("won" if s.won else "lost")):
+            for key, values in tokens.items():
+                buckets.setdefault(name, {}).setdefault(key, []).append(values)
+    out = {}
+    for name, stats in buckets.items():
+        gap = torch.cat(stats["gap"])
+        if gap.numel() == 0:
+            continue
+        out[f"distill/{name}/teacher_gap_mean"] = float(gap.mean())
+        out[f"distill/{name}/student_teacher_kl"] = float((torch.expm1(gap) - gap).mean())
+        if "gate" in stats:
+            out[f"distill/{name}/gate_mean"] = float(torch.cat(stats["gate"]).mean())
+    return out
+
+
 def _episode_reward(traj: Trajectory) -> float:
     """The episode's return minus its invalid-action penalties (each turn's reward holds its own)."""
     return traj.episode_return - sum(traj.episode_return - t.reward for t in traj.turns)

@@ -1,32 +1,46 @@
 """The tensor work of one training step: no-grad scoring passes, the loss of a micro-batch, the update.
 
-Loss of a micro-batch (SDAR.md §2), all aggregated by `agg` over its response tokens:
-    L = PPO-clip(A) + kl_coef·KL_k3(π_θ ‖ π_ref) − entropy_coef·H + [algo=sdar] λ·Agg[g·(lt − ls)]
-Micro-batch losses are weighted by their share of the step's tokens (token-mean) or rows (seq-mean),
-so gradient accumulation gives the same gradient as one pass over the whole batch.
-Kernels come from `sdar.losses`; this module only wires tensors to them.
+Loss of a micro-batch (SDAR.md §2, §6), every term aggregated by `agg` over its response tokens:
+    L = [pg] PPO-clip(A or RLSD's A_t) + kl_coef·KL(π_θ ‖ π_ref) − entropy_coef·H
+        + [gated] λ·Agg[g·(lt − ls)]   or   + [skill_sd] c·Agg[ρ·k3(ls − lt)]
+Which bracketed terms are on is the algorithm's business (`sdar.algos`). Micro-batch losses are weighted
+by their share of the step's tokens (token-mean) or rows (seq-mean), so gradient accumulation gives the
+gradient of one pass over the whole batch. Kernels come from `sdar.losses`; this module wires tensors.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
+from sdar.algos import Algo
 from sdar.config import LossConfig
-from sdar.losses import aggregate, gated_distill_loss, kl_penalty, ppo_clip_loss
+from sdar.losses import (aggregate, gated_distill_loss, kl_penalty, masked_mean, ppo_clip_loss, rlsd_advantages,
+                         skill_sd_loss)
 from sdar.scoring import response_logprobs
 from sdar.teacher import check_alignment
 from sdar.train.batch import MicroBatch
 
 
+@dataclass(frozen=True)
+class StepScalars:
+    """The scheduled scalars of this step."""
+
+    beta: float
+    distill_coef: float
+    rlsd_lambda: float
+
+
 @torch.no_grad()
-def score_teacher(model, mbs: list[MicroBatch], *, amp_dtype) -> None:
-    """Teacher log-probs of the student's tokens with privileged context, weights θ_old (live teacher)."""
+def score_teacher(teacher_model, mbs: list[MicroBatch], *, amp_dtype) -> None:
+    """Teacher log-probs of the student's tokens with privileged context in the prompt (no grad)."""
     for mb in mbs:
         n = mb.n
         check_alignment(mb.input_ids[:, -n:], mb.teacher_input_ids[:, -n:], mb.loss_mask)
-        lp, _ = response_logprobs(model, mb.teacher_input_ids, mb.teacher_attention_mask, n, amp_dtype=amp_dtype)
+        lp, _ = response_logprobs(teacher_model, mb.teacher_input_ids, mb.teacher_attention_mask, n,
+                                  amp_dtype=amp_dtype)
         mb.extras["teacher_logprobs"] = lp
 
 
@@ -38,16 +52,28 @@ def score_reference(ref_model, mbs: list[MicroBatch], *, amp_dtype) -> None:
         mb.extras["ref_logprobs"] = lp
 
 
-def micro_batch_loss(logprobs: torch.Tensor, entropy: torch.Tensor, mb: MicroBatch, loss: LossConfig):
+def micro_batch_loss(logprobs: torch.Tensor, entropy: torch.Tensor, mb: MicroBatch, loss: LossConfig,
+                     algo: Algo, scalars: StepScalars):
     """(total loss, scalar stats, per-token stats) for one micro-batch."""
     mask = mb.loss_mask  # (B, n)
     # One PPO epoch and one optimizer step per training step: the rollout policy θ_old *is* the current
     # policy, so old log-probs equal the live ones detached and no extra forward pass is needed.
     old = logprobs.detach()  # (B, n)
-    pg, stats = ppo_clip_loss(logprobs, old, mb.advantages, mask, clip_low=loss.clip_low,
-                              clip_high=loss.clip_high, dual_clip=loss.dual_clip or None, agg=loss.agg)
-    total = pg
-    out = {"loss/policy": pg.detach(), "loss/clip_frac": stats["clip_frac"], "loss/ratio_max": stats["ratio_max"]}
+    teacher = mb.extras.get("teacher_logprobs")  # (B, n) or None
+    total = torch.zeros((), device=logprobs.device)
+    out: dict[str, torch.Tensor] = {}
+    tokens: dict[str, torch.Tensor] = {}
+    if teacher is not None:
+        tokens["gap"] = torch.where(mask.bool(), teacher - old, 0.0)  # Δ against θ_old
+    if algo.policy_gradient:
+        advantages = mb.advantages
+        if algo.rlsd:
+            advantages = rlsd_advantages(mb.advantages, tokens["gap"], lam=scalars.rlsd_lambda)  # (B, n)
+        pg, stats = ppo_clip_loss(logprobs, old, advantages, mask, clip_low=loss.clip_low,
+                                  clip_high=loss.clip_high, dual_clip=loss.dual_clip or None, agg=loss.agg)
+        total = total + pg
+        out.update({"loss/policy": pg.detach(), "loss/clip_frac": stats["clip_frac"],
+                    "loss/ratio_max": stats["ratio_max"]})
     if loss.kl_coef > 0 and loss.kl_estimator != "none":
         kl = aggregate(kl_penalty(logprobs, mb.extras["ref_logprobs"], estimator=loss.kl_estimator), mask,
                        mode=loss.agg)
@@ -56,21 +82,28 @@ def micro_batch_loss(logprobs: torch.Tensor, entropy: torch.Tensor, mb: MicroBat
     ent = aggregate(entropy, mask, mode=loss.agg)
     total = total - loss.entropy_coef * ent
     out["loss/entropy"] = ent.detach()
-    tokens = {}
-    if loss.algo == "sdar":
-        distill, d = gated_distill_loss(logprobs, mb.extras["teacher_logprobs"], mask, beta=loss.beta,
-                                        gate=loss.gate, entropy=entropy.detach(), agg=loss.agg)
-        total = total + loss.distill_coef * distill
+    if algo.distill == "gated":
+        distill, d = gated_distill_loss(logprobs, teacher, mask, beta=scalars.beta, gate=loss.gate,
+                                        entropy=entropy.detach(), agg=loss.agg)
+        total = total + scalars.distill_coef * distill
         out.update({"distill/loss": distill.detach(), "distill/gate_mean": d["gate_mean"],
-                    "distill/gate_active_ratio": d["gate_active_ratio"],
-                    "distill/teacher_gap_mean": d["teacher_gap_mean"],
-                    "distill/negative_gap_ratio": d["negative_gap_ratio"]})
-        tokens = {"gate": d["gate_tokens"], "gap": d["gap_tokens"]}
+                    "distill/gate_active_ratio": d["gate_active_ratio"]})
+        tokens["gate"] = d["gate_tokens"]
+    elif algo.distill == "skill_sd":
+        distill, d = skill_sd_loss(logprobs, teacher, old, mask, agg=loss.agg)
+        total = total + loss.skill_sd_coef * distill
+        out.update({"distill/loss": distill.detach(), "distill/k3_mean": d["k3_mean"]})
+    if teacher is not None:
+        gap = tokens["gap"]
+        out.update({"distill/teacher_gap_mean": masked_mean(gap, mask),
+                    "distill/negative_gap_ratio": masked_mean(gap < 0, mask),
+                    "distill/student_teacher_kl": masked_mean(torch.expm1(gap) - gap, mask)})
     out["loss/total"] = total.detach()
     return total, out, tokens
 
 
-def update(model, optimizer, mbs: list[MicroBatch], loss: LossConfig, *, grad_clip: float, amp_dtype):
+def update(model, optimizer, mbs: list[MicroBatch], loss: LossConfig, algo: Algo, scalars: StepScalars, *,
+           grad_clip: float, amp_dtype):
     """One optimizer step over all micro-batches. Returns (scalar metrics, per-row token stats).
 
     A non-finite loss or gradient skips the optimizer step (reported as `perf/skipped_step`)."""
@@ -83,12 +116,11 @@ def update(model, optimizer, mbs: list[MicroBatch], loss: LossConfig, *, grad_cl
         weight = (mb.loss_mask.shape[0] if seq_mode else mb.num_tokens) / max(total_units, 1)
         logprobs, entropy = response_logprobs(model, mb.input_ids, mb.attention_mask, mb.n,
                                               with_entropy=True, amp_dtype=amp_dtype)
-        total, stats, tokens = micro_batch_loss(logprobs, entropy, mb, loss)
+        total, stats, tokens = micro_batch_loss(logprobs, entropy, mb, loss, algo, scalars)
         (total * weight).backward()
         for key, value in stats.items():
-            reduce_max = key.endswith("_max")
             v = float(value)
-            sums[key] = max(sums.get(key, v), v) if reduce_max else sums.get(key, 0.0) + weight * v
+            sums[key] = max(sums.get(key, v), v) if key.endswith("_max") else sums.get(key, 0.0) + weight * v
         for r, row in enumerate(mb.rows):
             per_row[row] = {k: t[r][mb.loss_mask[r].bool()].cpu() for k, t in tokens.items()}
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip if grad_clip > 0 else math.inf)

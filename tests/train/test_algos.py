@@ -1,0 +1,134 @@
+"""Every `--algo` on the same loop: a short tiny run of each, and the loss-level equivalences between them."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from sdar.algos import ALGOS, get_algo
+from sdar.config import LossConfig, build_config
+from sdar.train.batch import MicroBatch
+from sdar.train.loop import step_scalars, train
+from sdar.train.step import StepScalars, micro_batch_loss
+
+OWN_METRICS = {
+    "sdar": ["loss/policy", "distill/gate_mean", "distill/teacher_gap_mean"],
+    "grpo": ["loss/policy"],
+    "opsd": ["distill/gate_mean", "distill/loss"],
+    "grpo_opsd": ["loss/policy", "distill/gate_mean"],
+    "skill_grpo": ["loss/policy", "eval/with_skills/success_rate"],
+    "skill_sd": ["loss/policy", "distill/k3_mean"],
+    "rlsd": ["loss/policy", "distill/teacher_gap_mean"],
+}
+
+
+@pytest.mark.parametrize("name", list(ALGOS))
+def test_each_algo_runs_on_tiny(tmp_path, name):
+    cfg = build_config("tiny", {"loss.algo": name, "train.steps": "1", "train.out": str(tmp_path)})
+    record = json.loads((train(cfg, progress=False) / "metrics.jsonl").read_text().splitlines()[0])
+    for key in OWN_METRICS[name]:
+        assert key in record and math.isfinite(record[key]), key
+    assert ("loss/policy" in record) == get_algo(name).policy_gradient
+    assert ("distill/teacher_gap_mean" in record) == get_algo(name).needs_teacher
+    if name == "grpo_opsd":
+        assert record["distill/gate_mean"] == pytest.approx(0.5) and record["distill/beta"] == 0.0
+
+
+def fake_batch(seed=0, B=3, n=5):
+    g = torch.Generator().manual_seed(seed)
+    mask = (torch.rand(B, n, generator=g) > 0.3).float()
+    mask[:, -1] = 1.0
+    mb = MicroBatch(rows=list(range(B)), n=n, input_ids=torch.zeros(B, n, dtype=torch.long),
+                    attention_mask=torch.ones(B, n, dtype=torch.long), loss_mask=mask)
+    mb.advantages = torch.randn(B, generator=g)
+    mb.extras = {"teacher_logprobs": -torch.rand(B, n, generator=g) * 3,
+                 "ref_logprobs": -torch.rand(B, n, generator=g) * 3}
+    logprobs = (-torch.rand(B, n, generator=g) * 3).requires_grad_()
+    entropy = torch.rand(B, n, generator=g) * 2
+    return mb, logprobs, entropy
+
+
+def loss_and_grad(name, mb, logprobs, entropy, scalars, **loss_overrides):
+    lp = logprobs.detach().clone().requires_grad_()
+    total, stats, _ = micro_batch_loss(lp, entropy, mb, LossConfig(algo=name, **loss_overrides), get_algo(name),
+                                       scalars)
+    total.backward()
+    return total.detach(), lp.grad
+
+
+def test_grpo_opsd_is_sdar_with_beta_zero():
+    mb, lp, ent = fake_batch()
+    a = loss_and_grad("grpo_opsd", mb, lp, ent, StepScalars(beta=0.0, distill_coef=0.01, rlsd_lambda=0.0))
+    b = loss_and_grad("sdar", mb, lp, ent, StepScalars(beta=0.0, distill_coef=0.01, rlsd_lambda=0.0))
+    torch.testing.assert_close(a, b)
+    cfg = build_config("tiny", {"loss.algo": "grpo_opsd"})
+    assert step_scalars(cfg, 1).beta == 0.0
+
+
+def test_opsd_has_no_policy_gradient_term():
+    mb, lp, ent = fake_batch()
+    s = StepScalars(beta=5.0, distill_coef=0.01, rlsd_lambda=0.0)
+    before = loss_and_grad("opsd", mb, lp, ent, s)
+    mb.advantages = mb.advantages * 100 + 3
+    after = loss_and_grad("opsd", mb, lp, ent, s)
+    torch.testing.assert_close(before, after)
+    changed = loss_and_grad("sdar", mb, lp, ent, s)
+    assert not torch.allclose(before[1], changed[1])
+
+
+def test_rlsd_with_lambda_zero_equals_grpo():
+    mb, lp, ent = fake_batch()
+    s = StepScalars(beta=5.0, distill_coef=0.01, rlsd_lambda=0.0)
+    torch.testing.assert_close(loss_and_grad("rlsd", mb, lp, ent, s), loss_and_grad("grpo", mb, lp, ent, s))
+    s_on = StepScalars(beta=5.0, distill_coef=0.01, rlsd_lambda=0.5)
+    assert not torch.allclose(loss_and_grad("rlsd", mb, lp, ent, s_on)[1], loss_and_grad("grpo", mb, lp, ent, s)[1])
+
+
+def test_skill_sd_adds_a_term_to_grpo():
+    mb, lp, ent = fake_batch()
+    s = StepScalars(beta=5.0, distill_coef=0.01, rlsd_lambda=0.0)
+    grpo = loss_and_grad("grpo", mb, lp, ent, s)
+    skill = loss_and_grad("skill_sd", mb, lp, ent, s)
+    zero = loss_and_grad("skill_sd", mb, lp, ent, s, skill_sd_coef=0.0)
+    torch.testing.assert_close(zero, grpo)
+    assert not torch.allclose(skill[1], grpo[1])
+
+
+def test_schedules_ramp_beta_and_lambda():
+    cfg = build_config("tiny", {"loss.beta_warmup_steps": "4", "loss.distill_warmup_steps": "2"})
+    assert [step_scalars(cfg, k).beta for k in (1, 2, 4, 9)] == [1.25, 2.5, 5.0, 5.0]
+    assert [step_scalars(cfg, k).distill_coef for k in (1, 2, 3)] == [0.005, 0.01, 0.01]
+    rlsd = build_config("tiny", {"loss.algo": "rlsd", "loss.rlsd_decay_steps": "10"})
+    assert [round(step_scalars(rlsd, k).rlsd_lambda, 6) for k in (1, 6, 11, 20)] == [0.5, 0.25, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("overrides, words", [
+    ({"loss.algo": "grpo", "loss.gate": "entropy"}, ["--loss.gate", "grpo", "sdar"]),
+    ({"loss.algo": "grpo_opsd", "loss.beta": "3"}, ["--loss.beta", "grpo_opsd"]),
+    ({"loss.algo": "sdar", "loss.rlsd_lambda": "0.3"}, ["--loss.rlsd_lambda", "rlsd"]),
+    ({"loss.algo": "grpo", "teacher.mode": "ema"}, ["--teacher.mode"]),
+    ({"teacher.mode": "ema", "teacher.ema_decay": "1.5"}, ["--teacher.ema_decay"]),
+])
+def test_bad_combinations_are_refused(overrides, words):
+    from sdar.config import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        build_config("tiny", overrides)
+    for word in words:
+        assert word in str(err.value)
+
+
+@pytest.mark.parametrize("mode", ["ema", "frozen"])
+def test_teacher_modes_run(tmp_path, mode):
+    cfg = build_config("tiny", {"teacher.mode": mode, "train.steps": "1", "train.out": str(tmp_path),
+                                "loss.kl_coef": "0"})
+    record = json.loads((train(cfg, progress=False) / "metrics.jsonl").read_text().splitlines()[0])
+    assert math.isfinite(record["distill/teacher_gap_mean"])
+
+
+def test_filter_groups_and_rloo_run(tmp_path):
+    cfg = build_config("tiny", {"loss.filter_groups": "true", "loss.adv_estimator": "rloo", "train.steps": "1",
+                                "train.out": str(tmp_path)})
+    record = json.loads((train(cfg, progress=False) / "metrics.jsonl").read_text().splitlines()[0])
+    assert record["rollout/samples"] >= 0
