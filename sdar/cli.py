@@ -54,13 +54,36 @@ def cmd_train(args: list[str]) -> int:
                                                  "can be overridden as --part.field VALUE; see `sdar options`.")
     parser.add_argument("--preset", default=DEFAULT_PRESET, help=f"one of {', '.join(preset_names())}")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
     known, rest = parser.parse_known_args(args)
-    cfg = build_config(known.preset, parse_overrides(rest))
+    overrides = parse_overrides(rest)
+    cfg = resume_config(known.resume, overrides) if known.resume else build_config(known.preset, overrides)
     from sdar.train.loop import train
 
-    out = train(cfg, progress=not known.no_progress)
+    out = train(cfg, progress=not known.no_progress, resume=bool(known.resume))
     print(f"run written to {out} (metrics.jsonl, samples.jsonl, final/)")
     return 0
+
+
+def resume_config(run_dir: str, overrides: dict[str, str]):
+    """The run's own resolved config; only the step budget may change on resume."""
+    from pathlib import Path
+
+    from sdar.config import apply_overrides, from_json, validate
+
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise UsageError(f"--resume: {run_dir} is not a run directory (no config.json)")
+    extra = sorted(set(overrides) - {"train.steps"})
+    if extra:
+        raise UsageError(f"--resume continues the saved config; only --train.steps may change, not --{extra[0]}")
+    try:
+        cfg = from_json(path.read_text())
+    except (ValueError, KeyError, TypeError) as err:
+        raise UsageError(f"--resume: {path} is not a valid sdar config ({err})") from None
+    cfg = apply_overrides(cfg, {**overrides, "train.out": run_dir})
+    validate(cfg)
+    return cfg
 
 
 def cmd_eval(args: list[str]) -> int:
@@ -160,10 +183,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except Exception as err:
         from sdar.models import ModelError
+        from sdar.train.checkpoint import CheckpointError
+        from sdar.train.loop import TrainingDiverged
 
-        if isinstance(err, ModelError):
+        if isinstance(err, (ModelError, CheckpointError, TrainingDiverged)):
             print(f"sdar {command}: {err}", file=sys.stderr)
-            return 2
+            return 2 if isinstance(err, ModelError) else 1
         raise
 
 

@@ -148,6 +148,18 @@ class TrainConfig:
     """Trajectories per step written with per-token gaps and gates to samples.jsonl."""
     out: str = "runs/latest"
     """Run directory."""
+    save_every: int = 0
+    """Write a checkpoint every N steps (and always after the last step); 0: only after the last."""
+    keep_checkpoints: int = 2
+    """How many recent checkpoints to keep."""
+    max_bad_steps: int = 3
+    """Stop after this many consecutive steps with a non-finite loss or gradient (each one is skipped)."""
+    check_masks: bool = True
+    """Verify every micro-batch: loss only on sampled response tokens, teacher and student on the same ids."""
+    warn_ratio_max: float = 10.0
+    """Warn when the largest importance ratio of a step exceeds this."""
+    warn_kl: float = 1.0
+    """Warn when the KL to the reference exceeds this."""
 
 
 @dataclass(frozen=True)
@@ -273,7 +285,9 @@ def validate(cfg: RunConfig) -> None:
                     "loss.clip_low", "loss.clip_high", "loss.dual_clip", "loss.kl_coef", "loss.entropy_coef",
                     "optim.weight_decay", "optim.grad_clip", "env.max_turns", "train.eval_every",
                     "train.sample_trajectories", "loss.beta_warmup_steps", "loss.distill_warmup_steps",
-                    "loss.skill_sd_coef", "loss.rlsd_lambda", "loss.rlsd_decay_steps"], allow_zero=True)
+                    "loss.skill_sd_coef", "loss.rlsd_lambda", "loss.rlsd_decay_steps", "train.save_every",
+                    "train.warn_ratio_max", "train.warn_kl"], allow_zero=True)
+    _positive(cfg, ["train.keep_checkpoints", "train.max_bad_steps"])
     if not 0 <= cfg.teacher.ema_decay < 1:
         raise ConfigError(f"--teacher.ema_decay: must be in [0, 1), got {cfg.teacher.ema_decay}")
     if cfg.loss.rlsd_lambda > 1:

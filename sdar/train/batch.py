@@ -81,6 +81,23 @@ def plan_micro_batches(samples: list[Sample], token_budget: int) -> list[list[in
     return chunks
 
 
+class MaskError(AssertionError):
+    """A loss mask covers something other than the sampled response tokens."""
+
+
+def check_loss_mask(mb: MicroBatch, samples: list[Sample]) -> None:
+    """Raise unless, row by row, the masked tokens are exactly that sample's sampled response ids (so no
+    prompt, observation, privileged or padding token can enter the loss)."""
+    window = mb.input_ids[:, -mb.n:].cpu()  # (B, n)
+    mask = mb.loss_mask.bool().cpu()  # (B, n)
+    for r, row in enumerate(mb.rows):
+        response = samples[row].response_ids
+        if window[r][mask[r]].tolist() != response or int(mask[r].sum()) != len(response):
+            raise MaskError(f"sample {row}: the loss mask does not cover exactly its {len(response)} response tokens")
+        if mask[r, : mb.n - len(response)].any():
+            raise MaskError(f"sample {row}: the loss mask reaches into the prompt")
+
+
 def build_micro_batch(samples: list[Sample], rows: list[int], pad_id: int, device) -> MicroBatch:
     chosen = [samples[i] for i in rows]
     n = max(len(s.response_ids) for s in chosen)

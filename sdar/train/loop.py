@@ -24,6 +24,7 @@ import random
 import time
 from pathlib import Path
 
+import safetensors.torch
 import torch
 from tqdm.auto import tqdm
 
@@ -36,7 +37,8 @@ from sdar.models import autocast_dtype, load_model, pick_device
 from sdar.rollout.collect import ModelAgent, run_episodes
 from sdar.skills import get_provider, skills_by_type
 from sdar.teacher import privileged_renderer, teacher_prompt_ids
-from sdar.train.batch import Sample, build_micro_batch, plan_micro_batches, samples_from
+from sdar.train.batch import Sample, build_micro_batch, check_loss_mask, plan_micro_batches, samples_from
+from sdar.train.checkpoint import Resumed, load_latest, save_checkpoint, truncate_jsonl
 from sdar.train.records import rollout_metrics, sample_records, split_token_stats
 from sdar.train.step import StepScalars, score_reference, score_teacher, update
 from sdar.types import Trajectory
@@ -68,9 +70,14 @@ def step_scalars(cfg: RunConfig, step: int) -> StepScalars:
                                                decay_steps=cfg.loss.rlsd_decay_steps))
 
 
-def train(cfg: RunConfig, *, progress: bool = True) -> Path:
-    """Run the whole training job; returns the run directory."""
+class TrainingDiverged(RuntimeError):
+    """Too many consecutive steps had a non-finite loss or gradient."""
+
+
+def train(cfg: RunConfig, *, progress: bool = True, resume: bool = False) -> Path:
+    """Run the whole training job (or continue it from its last checkpoint); returns the run directory."""
     out = Path(cfg.train.out)
+    resumed = load_latest(out) if resume else None
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(to_json(cfg))
     spec = get_env_spec(cfg.env.name)
@@ -79,11 +86,15 @@ def train(cfg: RunConfig, *, progress: bool = True) -> Path:
     torch.manual_seed(cfg.train.seed)
     device = pick_device(cfg.model.device)
     amp = autocast_dtype(cfg.model.precision, device)
-    model, tokenizer = load_model(cfg.model.path, device)
-    frozen = None
-    if (cfg.loss.kl_coef > 0 and cfg.loss.kl_estimator != "none") or cfg.teacher.mode in ("frozen", "ema"):
-        frozen = copy.deepcopy(model).eval().requires_grad_(False)
-    teacher_model = {"live": model, "frozen": frozen, "ema": frozen}[cfg.teacher.mode]
+    initial, tokenizer = load_model(cfg.model.path, device)
+    model = load_model(str(resumed.model_dir), device)[0] if resumed else initial
+    frozen = None  # the initial model: KL reference and the `frozen` teacher
+    if (cfg.loss.kl_coef > 0 and cfg.loss.kl_estimator != "none") or cfg.teacher.mode == "frozen":
+        frozen = (initial if resumed else copy.deepcopy(initial)).eval().requires_grad_(False)
+    ema = None  # its own copy: it moves, the KL reference must not
+    if cfg.teacher.mode == "ema" and algo.needs_teacher:
+        ema = copy.deepcopy(initial).eval().requires_grad_(False)
+    teacher_model = {"live": model, "frozen": frozen, "ema": ema}[cfg.teacher.mode]
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     context = get_provider(cfg.teacher.context)
     student_render = (privileged_renderer(tokenizer, context, budget=cfg.teacher.context_tokens)
@@ -91,10 +102,15 @@ def train(cfg: RunConfig, *, progress: bool = True) -> Path:
     agent = ModelAgent(model, tokenizer, temperature=cfg.rollout.temperature,
                        max_new_tokens=cfg.rollout.max_new_tokens, amp_dtype=amp, prompt_messages=student_render,
                        generator=torch.Generator(device).manual_seed(cfg.train.seed))
+    first = 1
+    if resumed:
+        first = restore(resumed, out, optimizer=optimizer, generator=agent.generator, ema_model=ema)
     G = cfg.rollout.group_size
-    metrics_file = (out / "metrics.jsonl").open("w")
-    samples_file = (out / "samples.jsonl").open("w")
-    bar = tqdm(range(1, cfg.train.steps + 1), desc=f"sdar train ({algo.name})", disable=not progress, unit="step")
+    metrics_file = (out / "metrics.jsonl").open("a" if resumed else "w")
+    samples_file = (out / "samples.jsonl").open("a" if resumed else "w")
+    bad_streak = 0
+    bar = tqdm(range(first, cfg.train.steps + 1), desc=f"sdar train ({algo.name})", disable=not progress,
+               unit="step", initial=first - 1, total=cfg.train.steps)
     for step in bar:
         t_start = time.perf_counter()
         timings: dict[str, float] = {}
@@ -120,8 +136,11 @@ def train(cfg: RunConfig, *, progress: bool = True) -> Path:
             add_teacher_prompts(samples, trajectories, tokenizer, context, cfg.teacher.context_tokens)
         mbs = [build_micro_batch(samples, rows, tokenizer.pad_token_id, device)
                for rows in plan_micro_batches(samples, cfg.optim.micro_batch_tokens)]
+        if cfg.train.check_masks:
+            for mb in mbs:
+                check_loss_mask(mb, samples)
         if algo.needs_teacher:
-            score_teacher(teacher_model, mbs, amp_dtype=amp)
+            score_teacher(teacher_model, mbs, amp_dtype=amp, check=cfg.train.check_masks)
         timings["perf/teacher_seconds"] = time.perf_counter() - t0
 
         # 3. reference log-probs
@@ -140,8 +159,8 @@ def train(cfg: RunConfig, *, progress: bool = True) -> Path:
         model.train()
         update_metrics, per_row = ({}, {}) if not samples else update(
             model, optimizer, mbs, cfg.loss, algo, scalars, grad_clip=cfg.optim.grad_clip, amp_dtype=amp)
-        if cfg.teacher.mode == "ema" and algo.needs_teacher:
-            ema_update(teacher_model, model, decay=cfg.teacher.ema_decay)
+        if ema is not None:
+            ema_update(ema, model, decay=cfg.teacher.ema_decay)
         timings["perf/update_seconds"] = time.perf_counter() - t0
 
         # 6. log / eval / save
@@ -163,10 +182,47 @@ def train(cfg: RunConfig, *, progress: bool = True) -> Path:
         bar.set_postfix(success=f"{record['rollout/success_rate']:.2f}",
                         gate=f"{record.get('distill/gate_mean', float('nan')):.2f}",
                         sec=f"{record['perf/step_seconds']:.0f}")
+        for message in range_warnings(record, cfg):
+            tqdm.write(f"sdar train: warning: step {step}: {message}")
+        bad_streak = bad_streak + 1 if record.get("perf/skipped_step") else 0
+        if bad_streak >= cfg.train.max_bad_steps:
+            raise TrainingDiverged(f"{bad_streak} steps in a row had a non-finite loss or gradient and were "
+                                   f"skipped (last at step {step}); lower --optim.lr or resume from the last "
+                                   "checkpoint with --resume")
+        if step == cfg.train.steps or (cfg.train.save_every and step % cfg.train.save_every == 0):
+            save_checkpoint(out, step, model=model, tokenizer=tokenizer, optimizer=optimizer,
+                            generator=agent.generator, ema_model=ema, keep=cfg.train.keep_checkpoints)
     metrics_file.close()
     samples_file.close()
     model.save_pretrained(out / "final", safe_serialization=True)
     tokenizer.save_pretrained(out / "final")
+    return out
+
+
+def restore(resumed: Resumed, out: Path, *, optimizer, generator, ema_model) -> int:
+    """Load optimizer, random and EMA states; cut the logs back to the checkpoint. Returns the next step."""
+    optimizer.load_state_dict(resumed.optimizer_state)
+    generator.set_state(resumed.rng["sampler"])
+    torch.set_rng_state(resumed.rng["torch"])
+    if ema_model is not None and resumed.ema_file is not None:
+        safetensors.torch.load_model(ema_model, resumed.ema_file)
+    for name in ("metrics.jsonl", "samples.jsonl"):
+        truncate_jsonl(out / name, resumed.step)
+    return resumed.step + 1
+
+
+def range_warnings(record: dict, cfg: RunConfig) -> list[str]:
+    """Messages for statistics outside their configured range (the run goes on)."""
+    out = []
+    if record.get("loss/ratio_max", 0.0) > cfg.train.warn_ratio_max:
+        out.append(f"importance ratio max {record['loss/ratio_max']:.3g} > {cfg.train.warn_ratio_max}")
+    if record.get("loss/kl", 0.0) > cfg.train.warn_kl:
+        out.append(f"KL to the reference {record['loss/kl']:.3g} > {cfg.train.warn_kl}")
+    gate = record.get("distill/gate_mean")
+    if gate is not None and not 0.01 < gate < 0.99:
+        out.append(f"gate mean {gate:.3f} is saturated (teacher and student disagree everywhere)")
+    if record.get("perf/skipped_step"):
+        out.append("non-finite loss or gradient: the update was skipped")
     return out
 
 

@@ -34,11 +34,12 @@ class StepScalars:
 
 
 @torch.no_grad()
-def score_teacher(teacher_model, mbs: list[MicroBatch], *, amp_dtype) -> None:
+def score_teacher(teacher_model, mbs: list[MicroBatch], *, amp_dtype, check: bool = True) -> None:
     """Teacher log-probs of the student's tokens with privileged context in the prompt (no grad)."""
     for mb in mbs:
         n = mb.n
-        check_alignment(mb.input_ids[:, -n:], mb.teacher_input_ids[:, -n:], mb.loss_mask)
+        if check:
+            check_alignment(mb.input_ids[:, -n:], mb.teacher_input_ids[:, -n:], mb.loss_mask)
         lp, _ = response_logprobs(teacher_model, mb.teacher_input_ids, mb.teacher_attention_mask, n,
                                   amp_dtype=amp_dtype)
         mb.extras["teacher_logprobs"] = lp

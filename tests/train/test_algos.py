@@ -132,3 +132,27 @@ def test_filter_groups_and_rloo_run(tmp_path):
                                 "train.out": str(tmp_path)})
     record = json.loads((train(cfg, progress=False) / "metrics.jsonl").read_text().splitlines()[0])
     assert record["rollout/samples"] >= 0
+
+
+def test_ema_teacher_moves_but_the_kl_reference_does_not(tmp_path, monkeypatch):
+    from sdar.train import loop
+
+    seen = {}
+    real = loop.ema_update
+
+    def spy(ema_model, model, *, decay):
+        seen["ema"] = ema_model
+        real(ema_model, model, decay=decay)
+
+    monkeypatch.setattr(loop, "ema_update", spy)
+    real_score = loop.score_reference
+    monkeypatch.setattr(loop, "score_reference", lambda ref, mbs, **kw: (seen.setdefault("ref", ref),
+                                                                         real_score(ref, mbs, **kw)))
+    cfg = build_config("tiny", {"teacher.mode": "ema", "train.steps": "2", "train.out": str(tmp_path)})
+    train(cfg, progress=False)
+    assert seen["ema"] is not seen["ref"]
+    from sdar.models import load_model
+
+    initial = load_model("tiny")[0].state_dict()
+    assert all(torch.equal(v, initial[k]) for k, v in seen["ref"].state_dict().items())
+    assert any(not torch.equal(v, initial[k]) for k, v in seen["ema"].state_dict().items())

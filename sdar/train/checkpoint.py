@@ -1,0 +1,109 @@
+"""Checkpoints: written atomically, the last K kept, loaded without unpickling untrusted data.
+
+A checkpoint directory `checkpoints/step_000012/` holds the model (and tokenizer) in Hugging Face
+format, the EMA teacher when there is one, the optimizer state (`torch.load(weights_only=True)`),
+the random states as safetensors, and `state.json`. It is written under a temporary name and renamed
+when complete, so a crash or a full disk never leaves a half checkpoint where resume would look, and
+the previous checkpoint stays intact. Task sampling is a pure function of (seed, step) and needs no
+state. This module knows nothing about losses or environments.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file, save_model
+
+CHECKPOINTS = "checkpoints"
+_NAME = re.compile(r"^step_(\d{6,})$")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing or unreadable; the message names it and what to do."""
+
+
+@dataclass
+class Resumed:
+    step: int
+    model_dir: Path
+    optimizer_state: dict
+    rng: dict[str, torch.Tensor]
+    ema_file: Path | None
+
+
+def checkpoint_dirs(run_dir: Path) -> list[Path]:
+    """Complete checkpoints, oldest first (temporary directories are ignored)."""
+    root = Path(run_dir) / CHECKPOINTS
+    if not root.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in root.iterdir() if (m := _NAME.match(p.name)) and p.is_dir()]
+    return [p for _, p in sorted(found)]
+
+
+def save_checkpoint(run_dir: Path, step: int, *, model, tokenizer, optimizer, generator: torch.Generator,
+                    ema_model=None, keep: int = 2) -> Path:
+    root = Path(run_dir) / CHECKPOINTS
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"step_{step:06d}"
+    tmp = root / f".tmp_step_{step:06d}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        model.save_pretrained(tmp / "model", safe_serialization=True)
+        tokenizer.save_pretrained(tmp / "model")
+        if ema_model is not None:
+            save_model(ema_model, tmp / "ema.safetensors")  # handles tied (shared) weights
+        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        save_file({"sampler": generator.get_state(), "torch": torch.get_rng_state()}, tmp / "rng.safetensors")
+        (tmp / "state.json").write_text(json.dumps({"step": step}))
+        _fsync_tree(tmp)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CheckpointError(f"could not write checkpoint {final} ({err.strerror or err}); the previous "
+                              "checkpoint is intact - free disk space and resume with --resume") from None
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    for old in checkpoint_dirs(run_dir)[:-keep] if keep > 0 else []:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def _fsync_tree(path: Path) -> None:
+    for file in path.rglob("*"):
+        if file.is_file():
+            with open(file, "rb") as handle:
+                os.fsync(handle.fileno())
+
+
+def load_latest(run_dir: Path) -> Resumed:
+    """The newest complete checkpoint of a run, or CheckpointError saying why not."""
+    dirs = checkpoint_dirs(run_dir)
+    if not dirs:
+        raise CheckpointError(f"no checkpoint in {Path(run_dir) / CHECKPOINTS}; nothing to resume "
+                              "(train with --train.save_every N to write checkpoints)")
+    path = dirs[-1]
+    try:
+        step = int(json.loads((path / "state.json").read_text())["step"])
+        optimizer_state = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)
+        rng = load_file(path / "rng.safetensors")
+        ema = path / "ema.safetensors" if (path / "ema.safetensors").is_file() else None
+        if not (path / "model" / "config.json").is_file():
+            raise FileNotFoundError("model/config.json")
+    except Exception as err:  # noqa: BLE001 - any damage reads as one clear message
+        first_line = (str(err).strip().splitlines() or [""])[0][:160]
+        raise CheckpointError(f"checkpoint {path} is unreadable ({type(err).__name__}: {first_line}); delete "
+                              "it to resume from the one before, if any") from None
+    return Resumed(step, path / "model", optimizer_state, rng, ema)
+
+
+def truncate_jsonl(path: Path, last_step: int) -> None:
+    """Keep only the records of steps <= last_step (a resumed run rewrites the steps after it)."""
+    if not path.is_file():
+        return
+    kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= last_step]
+    path.write_text("".join(line + "\n" for line in kept))

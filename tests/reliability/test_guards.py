@@ -1,0 +1,74 @@
+"""Numerical guards, mask integrity and environment faults: each fails loudly or is contained."""
+
+import pytest
+import torch
+
+from sdar.config import build_config
+from sdar.envs.base import EnvSpec
+from sdar.rollout.collect import RandomAgent, run_episodes
+from sdar.train import step as step_module
+from sdar.train.batch import MaskError, Sample, build_micro_batch, check_loss_mask
+from sdar.train.loop import TrainingDiverged, train
+from sdar.types import Observation, Task
+
+
+def test_non_finite_steps_are_skipped_then_the_run_stops(tmp_path, monkeypatch):
+    real = step_module.micro_batch_loss
+
+    def poisoned(*args, **kwargs):
+        total, stats, tokens = real(*args, **kwargs)
+        return total * float("nan"), stats, tokens
+
+    monkeypatch.setattr(step_module, "micro_batch_loss", poisoned)
+    cfg = build_config("tiny", {"train.out": str(tmp_path), "train.steps": "5", "train.max_bad_steps": "2"})
+    from sdar.models import load_model
+
+    before = {k: v.clone() for k, v in load_model("tiny")[0].state_dict().items()}
+    with pytest.raises(TrainingDiverged, match="2 steps in a row"):
+        train(cfg, progress=False)
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 2 and all('"perf/skipped_step": 1.0' in line for line in lines)
+    assert before  # the skipped updates never reached the weights: nothing was saved either
+    assert not (tmp_path / "final").exists()
+
+
+def test_mask_check_catches_a_mask_over_the_prompt():
+    task = Task("household", 0, "pick", "g")
+    samples = [Sample(task, "m", [5, 6, 7], [8, 9], 0.0, 0, 0, 0, False),
+               Sample(task, "m", [5], [8, 9, 10], 0.0, 0, 0, 0, False)]
+    mb = build_micro_batch(samples, [0, 1], 0, "cpu")
+    check_loss_mask(mb, samples)
+    mb.loss_mask[0, 0] = 1.0  # now covers a prompt token of row 0
+    with pytest.raises(MaskError):
+        check_loss_mask(mb, samples)
+    mb = build_micro_batch(samples, [0, 1], 0, "cpu")
+    mb.input_ids[1, -1] = 99  # the response ids changed under the mask
+    with pytest.raises(MaskError):
+        check_loss_mask(mb, samples)
+
+
+class FlakyEnv:
+    """Raises on its second step."""
+
+    def __init__(self, task):
+        self.task, self.steps = task, 0
+
+    def reset(self):
+        return Observation("start", ("look", "wait"))
+
+    def step(self, action):
+        self.steps += 1
+        if self.steps == 2 and self.task.seed == 1:
+            raise RuntimeError("engine crashed")
+        return Observation("ok", ("look", "wait"), done=self.steps >= 3, won=self.steps >= 3)
+
+    def expert_action(self):
+        return "look"
+
+
+def test_an_env_that_raises_ends_only_its_episode():
+    spec = EnvSpec("flaky", ("t",), lambda s: Task("flaky", s, "t", "g"), FlakyEnv, max_turns=5, history=2)
+    tasks = [spec.make_task(0), spec.make_task(1)]
+    trajs = run_episodes(RandomAgent(0), tasks, [0, 1], spec, max_turns=5, history=2, thinking=False)
+    assert trajs[0].won and trajs[0].failed is None
+    assert not trajs[1].won and "engine crashed" in trajs[1].failed and len(trajs[1].turns) == 2

@@ -1,0 +1,118 @@
+"""Kill a run with SIGKILL mid-step, resume it, and end exactly where an uninterrupted run ends."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from sdar.cli import main
+
+STEPS = 5
+
+
+def launch(out: Path, *extra: str) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "sdar", "train", "--preset", "tiny", "--out", str(out), "--no-progress",
+           "--train.steps", str(STEPS), "--train.save_every", "1", *extra]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+
+
+def comparable(run: Path) -> list[dict]:
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if not k.startswith("perf/") or k in ("perf/grad_norm", "perf/skipped_step")}
+            for r in lines]
+
+
+def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
+    whole = launch(tmp_path / "whole")
+    assert whole.wait(timeout=600) == 0, whole.stderr.read().decode()[-2000:]
+
+    killed = launch(tmp_path / "killed")
+    marker = tmp_path / "killed" / "checkpoints" / "step_000002"
+    deadline = time.time() + 600
+    while not marker.exists() and killed.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    assert killed.poll() is None, "the run finished before it could be killed"
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait()
+    done = [json.loads(x)["step"] for x in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()]
+    assert max(done) < STEPS
+
+    assert main(["train", "--resume", str(tmp_path / "killed"), "--no-progress"]) == 0
+    assert comparable(tmp_path / "killed") == comparable(tmp_path / "whole")
+    a = load_file(tmp_path / "whole" / "final" / "model.safetensors")
+    b = load_file(tmp_path / "killed" / "final" / "model.safetensors")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6)
+    kept = sorted(p.name for p in (tmp_path / "killed" / "checkpoints").iterdir())
+    assert kept == ["step_000004", "step_000005"]
+
+
+def test_resume_refuses_config_changes_and_missing_runs(tmp_path, capsys):
+    assert main(["train", "--resume", str(tmp_path / "nothing")]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+    (tmp_path / "run").mkdir()
+    from sdar.config import build_config, to_json
+
+    (tmp_path / "run" / "config.json").write_text(to_json(build_config("tiny", {})))
+    assert main(["train", "--resume", str(tmp_path / "run"), "--loss.beta", "2"]) == 2
+    assert "only --train.steps" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path / "run")]) == 1
+    assert "no checkpoint" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("finished")
+    assert main(["train", "--preset", "tiny", "--out", str(out), "--no-progress", "--train.steps", "2",
+                 "--train.save_every", "1"]) == 0
+    return out
+
+
+def test_corrupt_checkpoint_is_one_clear_line(finished_run, capsys, tmp_path):
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(finished_run, run)
+    (run / "checkpoints" / "step_000002" / "optimizer.pt").write_bytes(b"not a checkpoint")
+    assert main(["train", "--resume", str(run), "--train.steps", "3", "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "unreadable" in err and "step_000002" in err and "\n" not in err
+
+
+def test_full_disk_keeps_the_previous_checkpoint(finished_run, monkeypatch, tmp_path):
+    import shutil
+
+    from sdar.train import checkpoint
+    from sdar.train.checkpoint import CheckpointError, checkpoint_dirs, load_latest
+
+    run = tmp_path / "copy"
+    shutil.copytree(finished_run, run)
+
+    def no_space(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint.torch, "save", no_space)
+    model, tok = __import__("sdar.models", fromlist=["load_model"]).load_model("tiny")
+    optimizer = torch.optim.AdamW(model.parameters())
+    with pytest.raises(CheckpointError, match="No space left"):
+        checkpoint.save_checkpoint(run, 3, model=model, tokenizer=tok, optimizer=optimizer,
+                                   generator=torch.Generator())
+    assert [p.name for p in checkpoint_dirs(run)] == ["step_000001", "step_000002"]
+    assert load_latest(run).step == 2
+    assert not any(p.name.startswith(".tmp") for p in (run / "checkpoints").iterdir())
+
+
+def test_ema_teacher_survives_resume(tmp_path):
+    args = ["train", "--preset", "tiny", "--no-progress", "--teacher.mode", "ema", "--train.save_every", "1"]
+    assert main(args + ["--out", str(tmp_path / "a"), "--train.steps", "3"]) == 0
+    assert main(args + ["--out", str(tmp_path / "b"), "--train.steps", "2"]) == 0
+    assert main(["train", "--resume", str(tmp_path / "b"), "--train.steps", "3", "--no-progress"]) == 0
+    strip = lambda rows: [{k: v for k, v in r.items() if not k.startswith("eval/")} for r in rows]  # noqa: E731
+    assert strip(comparable(tmp_path / "a")) == strip(comparable(tmp_path / "b"))  # b evaluated at step 2 too
