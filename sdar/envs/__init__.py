@@ -1,8 +1,10 @@
 """Environments: the protocol, the registry, and the built-in ones."""
 
+from sdar.envs.alfworld import alfworld_spec
 from sdar.envs.base import Env, EnvSpec, env_names, get_env_spec, register
 from sdar.envs.household import household_spec
 
 register("household", household_spec)
+register("alfworld", alfworld_spec)
 
 __all__ = ["Env", "EnvSpec", "env_names", "get_env_spec", "register"]

@@ -8,8 +8,9 @@ Environments import no torch and never hold a model.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 from sdar.types import Observation, Task
 
@@ -49,10 +50,11 @@ class EnvSpec:
         return index + (self.eval_seed_offset if split == "eval" else 0)
 
 
-_REGISTRY: dict[str, Callable[[], EnvSpec]] = {}
+_REGISTRY: dict[str, Callable[..., EnvSpec]] = {}
 
 
-def register(name: str, factory: Callable[[], EnvSpec]) -> None:
+def register(name: str, factory: Callable[..., EnvSpec]) -> None:
+    """`factory(**options)` builds the spec; options are the environment's own (alfworld: data_dir, eval_split)."""
     _REGISTRY[name] = factory
 
 
@@ -60,7 +62,16 @@ def env_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_env_spec(name: str) -> EnvSpec:
+def get_env_spec(name: str, **options: Any) -> EnvSpec:
+    """The spec of `name`. Options given as None keep the factory's defaults; an option the factory does not
+    take raises ValueError naming the ones it does."""
     if name not in _REGISTRY:
         raise KeyError(f"unknown environment {name!r}; valid: {', '.join(env_names())}")
-    return _REGISTRY[name]()
+    factory = _REGISTRY[name]
+    given = {key: value for key, value in options.items() if value is not None}
+    accepted = list(inspect.signature(factory).parameters)
+    unknown = sorted(set(given) - set(accepted))
+    if unknown:
+        raise ValueError(f"environment {name!r} takes no option {', '.join(unknown)}; "
+                         f"valid: {', '.join(accepted) or 'none'}")
+    return factory(**given)

@@ -4,16 +4,20 @@ one batched `act` call per turn.
 Each turn becomes a `Turn` sample (the reference's step-independent samples). A response that names no
 admissible action is an invalid action: the environment does not advance ("Nothing happens.") and the
 turn's reward carries the penalty. An environment that raises ends its episode as failed and the rest go
-on. Agents are the only part that knows about models; this loop knows about neither models nor losses.
+on; with environments in worker processes (`sdar.envs.workers`), a hung one times out the same way and
+all of them step concurrently. Agents are the only part that knows about models; this loop knows about
+neither models nor losses.
 """
 
 from __future__ import annotations
 
 import random
 import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from sdar.envs.base import EnvSpec
+from sdar.envs.workers import ProcessEnv
 from sdar.rollout.prompts import parse_action, render_user_message, student_messages
 from sdar.rollout.sampler import sample
 from sdar.types import Observation, Task, Trajectory, Turn
@@ -88,31 +92,50 @@ def run_episodes(agent: Agent, tasks: list[Task], group_ids: list[int], spec: En
     """Play one episode per task, all in lock-step; returns the trajectories in task order."""
     envs = [spec.make_env(task) for task in tasks]
     trajs = [Trajectory(task=task, group_id=g) for task, g in zip(tasks, group_ids)]
-    obs = [_safe(traj, env.reset) for traj, env in zip(trajs, envs)]
-    past: list[list[tuple[str, str]]] = [[] for _ in tasks]
-    for turn in range(max_turns):
-        active = [i for i, o in enumerate(obs) if o is not None and not o.done]
-        if not active:
-            break
-        rendered = [_fit_prompt(agent, trajs[i].task, turn, past[i], obs[i], history, thinking,
-                                max_prompt_tokens) for i in active]
-        replies = agent.act([ids for _, ids in rendered], [obs[i] for i in active], [envs[i] for i in active])
-        for i, (message, prompt_ids), (response_ids, text) in zip(active, rendered, replies):
-            action = parse_action(text, obs[i].admissible_actions, thinking=thinking)
-            new = obs[i] if action is None else _safe(trajs[i], lambda: envs[i].step(action))
-            shown = NOTHING_HAPPENS if action is None else (new.text if new else "")
-            trajs[i].turns.append(Turn(turn, message, prompt_ids, response_ids, text, action,
-                                       action is not None, shown))
-            past[i].append((obs[i].text, action or _written_action(text)))
-            if action is None:
-                new = Observation(NOTHING_HAPPENS, obs[i].admissible_actions)
-            obs[i] = new
+    # Environments in worker processes are stepped concurrently, so one slow game does not serialise a turn.
+    threads = ThreadPoolExecutor(len(envs)) if envs and isinstance(envs[0], ProcessEnv) else None
+    call = threads.map if threads else map
+    try:
+        obs = list(call(lambda k: _safe(trajs[k], envs[k].reset), range(len(envs))))
+        past: list[list[tuple[str, str]]] = [[] for _ in tasks]
+        for turn in range(max_turns):
+            active = [i for i, o in enumerate(obs) if o is not None and not o.done]
+            if not active:
+                break
+            rendered = [_fit_prompt(agent, trajs[i].task, turn, past[i], obs[i], history, thinking,
+                                    max_prompt_tokens) for i in active]
+            replies = agent.act([ids for _, ids in rendered], [obs[i] for i in active], [envs[i] for i in active])
+            actions = [parse_action(text, obs[i].admissible_actions, thinking=thinking)
+                       for i, (_, text) in zip(active, replies)]
+            stepped = list(call(lambda k: _step(trajs[active[k]], envs[active[k]], actions[k], obs[active[k]]),
+                                range(len(active))))
+            for i, (message, prompt_ids), (response_ids, text), action, new in zip(
+                    active, rendered, replies, actions, stepped):
+                shown = NOTHING_HAPPENS if action is None else (new.text if new else "")
+                trajs[i].turns.append(Turn(turn, message, prompt_ids, response_ids, text, action,
+                                           action is not None, shown))
+                past[i].append((obs[i].text, action or _written_action(text)))
+                obs[i] = new
+    finally:
+        if threads:
+            threads.shutdown()
+        for env in envs:
+            close = getattr(env, "close", None)
+            if callable(close):
+                close()
     for traj, o in zip(trajs, obs):
         traj.won = bool(o is not None and o.won)
         traj.episode_return = spec.success_reward if traj.won else 0.0
         for t in traj.turns:
             t.reward = traj.episode_return - (0.0 if t.valid else spec.invalid_penalty)
     return trajs
+
+
+def _step(traj: Trajectory, env, action: str | None, obs: Observation) -> Observation | None:
+    """An invalid action leaves the environment where it was; a valid one steps it (faults end the episode)."""
+    if action is None:
+        return Observation(NOTHING_HAPPENS, obs.admissible_actions)
+    return _safe(traj, lambda: env.step(action))
 
 
 def _fit_prompt(agent, task, turn, past, obs, history, thinking, budget) -> tuple[str, list[int]]:

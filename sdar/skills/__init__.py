@@ -13,10 +13,10 @@ import random
 from functools import lru_cache
 from typing import Callable, Sequence
 
-from sdar.skills import household
+from sdar.skills import alfworld, household
 from sdar.types import Task, Trajectory
 
-LIBRARIES = {"household": household}
+LIBRARIES = {"household": household, "alfworld": alfworld}
 SKILLS_HEADER = "Skills that help with this task:"
 RANDOM_SKILLS = 5
 BM25_TOP_K = 5

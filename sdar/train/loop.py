@@ -29,8 +29,8 @@ import torch
 from tqdm.auto import tqdm
 
 from sdar.algos import get_algo
-from sdar.config import RunConfig, to_json
-from sdar.envs import get_env_spec
+from sdar.config import RunConfig, env_spec_for, to_json
+from sdar.envs.workers import WorkerPool, in_workers
 from sdar.evaluate import evaluate
 from sdar.losses import get_advantage_estimator, rlsd_lambda
 from sdar.models import autocast_dtype, load_model, pick_device
@@ -80,7 +80,19 @@ def train(cfg: RunConfig, *, progress: bool = True, resume: bool = False) -> Pat
     resumed = load_latest(out) if resume else None
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(to_json(cfg))
-    spec = get_env_spec(cfg.env.name)
+    spec = env_spec_for(cfg)
+    pool = None
+    if cfg.env.workers:
+        pool = WorkerPool(cfg.env.workers)
+        spec = in_workers(spec, timeout=cfg.env.timeout, pool=pool)
+    try:
+        return _train(cfg, spec, out, resumed, progress)
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _train(cfg: RunConfig, spec, out: Path, resumed: Resumed | None, progress: bool) -> Path:
     algo = get_algo(cfg.loss.algo)
     max_turns, history = protocol(cfg, spec)
     torch.manual_seed(cfg.train.seed)

@@ -72,3 +72,30 @@ def test_an_env_that_raises_ends_only_its_episode():
     trajs = run_episodes(RandomAgent(0), tasks, [0, 1], spec, max_turns=5, history=2, thinking=False)
     assert trajs[0].won and trajs[0].failed is None
     assert not trajs[1].won and "engine crashed" in trajs[1].failed and len(trajs[1].turns) == 2
+
+
+class HangingEnv(FlakyEnv):
+    """Hangs forever on the second step of task seed 1."""
+
+    def step(self, action):
+        if self.steps == 1 and self.task.seed == 1:
+            import time
+
+            time.sleep(3600)
+        return super().step(action)
+
+
+def make_hanging_task(seed):
+    return Task("hang", seed, "t", "g")
+
+
+def test_a_hung_env_in_a_worker_times_out_and_the_rest_go_on():
+    from sdar.envs.workers import WorkerPool, in_workers
+
+    spec = EnvSpec("hang", ("t",), make_hanging_task, HangingEnv, max_turns=5, history=2)
+    with WorkerPool(2) as pool:
+        wrapped = in_workers(spec, timeout=2.0, pool=pool)
+        trajs = run_episodes(RandomAgent(0), [spec.make_task(0), spec.make_task(1), spec.make_task(2)],
+                             [0, 1, 2], wrapped, max_turns=5, history=2, thinking=False)
+    assert trajs[0].won and trajs[2].won
+    assert not trajs[1].won and "within 2" in trajs[1].failed
