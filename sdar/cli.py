@@ -120,12 +120,13 @@ def cmd_eval(args: list[str]) -> int:
     from sdar.envs import env_names
     from sdar.envs.workers import WorkerPool, in_workers
     from sdar.evaluate import evaluate, format_table
+    from sdar.rollout.prompts import get_format
 
     if a.env not in env_names():
         raise UsageError(f"--env: {a.env!r} is not one of {', '.join(env_names())}")
     env_cfg = dataclasses.replace(RunConfig().env, name=a.env, data=a.alfworld_data or "", eval_split=a.split or "")
     spec = env_spec_for(dataclasses.replace(RunConfig(), env=env_cfg))
-    agent = make_eval_agent(a)
+    agent = make_eval_agent(a, stop_strings=get_format(spec.prompt_format).stop_strings)
     with WorkerPool(a.workers) if a.workers > 0 else contextlib.nullcontext() as pool:
         if pool is not None:
             spec = in_workers(spec, pool=pool)
@@ -137,7 +138,7 @@ def cmd_eval(args: list[str]) -> int:
     return 0
 
 
-def make_eval_agent(a):
+def make_eval_agent(a, stop_strings: tuple[str, ...] = ("</action>",)):
     from sdar.rollout.collect import ExpertAgent, ModelAgent, RandomAgent
 
     if a.policy == "expert":
@@ -156,6 +157,7 @@ def make_eval_agent(a):
     model.eval()
     render = privileged_renderer(tokenizer, skills_by_type, budget=512) if a.with_skills else None
     return ModelAgent(model, tokenizer, temperature=a.temperature, max_new_tokens=a.max_new_tokens,
+                      stop_strings=stop_strings,
                       generator=torch.Generator(device).manual_seed(a.seed),
                       amp_dtype=autocast_dtype("auto", device), prompt_messages=render)
 

@@ -42,6 +42,9 @@ class EnvSpec:
     success_reward: float = 10.0
     invalid_penalty: float = 0.1
     eval_seed_offset: int = 1_000_000
+    prompt_format: str = "admissible"
+    """Name of the rollout's prompt format (`sdar.rollout.prompts.FORMATS`): how the student is prompted
+    and how its text becomes an action. The default lists the admissible actions, ALFWorld-style."""
 
     def task_seed(self, split: str, index: int) -> int:
         """Train and eval tasks come from disjoint seed ranges."""

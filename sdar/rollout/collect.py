@@ -18,7 +18,7 @@ from typing import Protocol
 
 from sdar.envs.base import EnvSpec
 from sdar.envs.workers import ProcessEnv
-from sdar.rollout.prompts import parse_action, render_user_message, student_messages
+from sdar.rollout.prompts import get_format, student_messages
 from sdar.rollout.sampler import sample
 from sdar.types import Observation, Task, Trajectory, Turn
 
@@ -66,7 +66,7 @@ class ExpertAgent:
         return []
 
     def act(self, prompts, observations, envs):
-        return [([], f"<action>{env.expert_action()}</action>") for env in envs]
+        return [([], _as_response(env.expert_action())) for env in envs]
 
 
 class RandomAgent:
@@ -82,6 +82,12 @@ class RandomAgent:
         return [([], f"<action>{self.rng.choice(obs.admissible_actions)}</action>") for obs in observations]
 
 
+def _as_response(action: str) -> str:
+    """The text a model would write for `action`: wrapped in <action> tags unless the environment's
+    expert already writes its own tags (e.g. <search>...</search>)."""
+    return action if action.lstrip().startswith("<") else f"<action>{action}</action>"
+
+
 def encode_chat(tokenizer, messages: list[dict[str, str]]) -> list[int]:
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     return tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -90,6 +96,7 @@ def encode_chat(tokenizer, messages: list[dict[str, str]]) -> list[int]:
 def run_episodes(agent: Agent, tasks: list[Task], group_ids: list[int], spec: EnvSpec, *, max_turns: int,
                  history: int, thinking: bool, max_prompt_tokens: int = 1 << 30) -> list[Trajectory]:
     """Play one episode per task, all in lock-step; returns the trajectories in task order."""
+    fmt = get_format(spec.prompt_format)
     envs = [spec.make_env(task) for task in tasks]
     trajs = [Trajectory(task=task, group_id=g) for task, g in zip(tasks, group_ids)]
     # Environments in worker processes are stepped concurrently, so one slow game does not serialise a turn.
@@ -102,10 +109,10 @@ def run_episodes(agent: Agent, tasks: list[Task], group_ids: list[int], spec: En
             active = [i for i, o in enumerate(obs) if o is not None and not o.done]
             if not active:
                 break
-            rendered = [_fit_prompt(agent, trajs[i].task, turn, past[i], obs[i], history, thinking,
+            rendered = [_fit_prompt(agent, fmt, trajs[i].task, turn, past[i], obs[i], history, thinking,
                                     max_prompt_tokens) for i in active]
             replies = agent.act([ids for _, ids in rendered], [obs[i] for i in active], [envs[i] for i in active])
-            actions = [parse_action(text, obs[i].admissible_actions, thinking=thinking)
+            actions = [fmt.parse(text, obs[i].admissible_actions, thinking=thinking)
                        for i, (_, text) in zip(active, replies)]
             stepped = list(call(lambda k: _step(trajs[active[k]], envs[active[k]], actions[k], obs[active[k]]),
                                 range(len(active))))
@@ -138,12 +145,11 @@ def _step(traj: Trajectory, env, action: str | None, obs: Observation) -> Observ
     return _safe(traj, lambda: env.step(action))
 
 
-def _fit_prompt(agent, task, turn, past, obs, history, thinking, budget) -> tuple[str, list[int]]:
+def _fit_prompt(agent, fmt, task, turn, past, obs, history, thinking, budget) -> tuple[str, list[int]]:
     """Render with the history window, dropping the oldest entries while over the token budget."""
     window = past[-history:] if history > 0 else []
     while True:
-        message = render_user_message(task.goal, turn, window, obs.text, obs.admissible_actions,
-                                      thinking=thinking)
+        message = fmt.render(task.goal, turn, window, obs.text, obs.admissible_actions, thinking=thinking)
         ids = agent.encode(message, task)
         if len(ids) <= budget or not window:
             return message, ids
@@ -152,7 +158,7 @@ def _fit_prompt(agent, task, turn, past, obs, history, thinking, budget) -> tupl
 
 def _written_action(text: str) -> str:
     """What the model wrote as its action, for the history line of an invalid turn."""
-    found = re.search(r"<action>(.*?)</action>", text, re.DOTALL | re.IGNORECASE)
+    found = re.search(r"<(?:action|search|answer)>(.*?)</(?:action|search|answer)>", text, re.DOTALL | re.IGNORECASE)
     return " ".join((found.group(1) if found else text).split())[:80]
 
 

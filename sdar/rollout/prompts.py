@@ -3,14 +3,17 @@
 The user message follows the reference (verl-agent's ALFWorld template): the task, the step count, the
 last H observations and actions, the current observation and the admissible actions, then the answer
 format. This module renders *student* messages only; privileged context is the teacher's business
-(`sdar.teacher`) and never appears here.
+(`sdar.teacher`) and never appears here. Environments whose actions are not picked from a list (search
+with free-text queries, say) register their own `PromptFormat`; an `EnvSpec` names its format.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Callable
 
-SYSTEM_PROMPT = "You are an expert agent operating in a household environment."
+SYSTEM_PROMPT = "You are an expert agent. Solve the task one action per turn."
 
 _FORMAT_THINK = (
     "Now it's your turn to take an action. You should first reason step-by-step about the current "
@@ -78,3 +81,32 @@ def parse_action(text: str, admissible: tuple[str, ...], *, thinking: bool) -> s
         if _normalise(action) == wanted:
             return action
     return None
+
+
+@dataclass(frozen=True)
+class PromptFormat:
+    """How one family of environments is prompted and how its responses become actions."""
+
+    name: str
+    render: Callable[..., str]
+    """(goal, step, history, observation, admissible, *, thinking) -> the student's user message."""
+    parse: Callable[..., str | None]
+    """(text, admissible, *, thinking) -> the action to send to the environment, or None if invalid."""
+    stop_strings: tuple[str, ...]
+    """Generation stops once one of these is written (the closing tag of an action)."""
+
+
+FORMATS: dict[str, PromptFormat] = {}
+
+
+def register_format(fmt: PromptFormat) -> None:
+    FORMATS[fmt.name] = fmt
+
+
+def get_format(name: str) -> PromptFormat:
+    if name not in FORMATS:
+        raise KeyError(f"unknown prompt format {name!r}; valid: {', '.join(FORMATS)}")
+    return FORMATS[name]
+
+
+register_format(PromptFormat("admissible", render_user_message, parse_action, ("</action>",)))

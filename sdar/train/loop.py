@@ -35,6 +35,7 @@ from sdar.evaluate import evaluate
 from sdar.losses import get_advantage_estimator, rlsd_lambda
 from sdar.models import autocast_dtype, load_model, pick_device
 from sdar.rollout.collect import ModelAgent, run_episodes
+from sdar.rollout.prompts import get_format
 from sdar.skills import get_provider, skills_by_type
 from sdar.teacher import privileged_renderer, teacher_prompt_ids
 from sdar.train.batch import Sample, build_micro_batch, check_loss_mask, plan_micro_batches, samples_from
@@ -111,7 +112,8 @@ def _train(cfg: RunConfig, spec, out: Path, resumed: Resumed | None, progress: b
     context = get_provider(cfg.teacher.context)
     student_render = (privileged_renderer(tokenizer, context, budget=cfg.teacher.context_tokens)
                       if algo.skills_in_student else None)
-    agent = ModelAgent(model, tokenizer, temperature=cfg.rollout.temperature,
+    stops = get_format(spec.prompt_format).stop_strings
+    agent = ModelAgent(model, tokenizer, temperature=cfg.rollout.temperature, stop_strings=stops,
                        max_new_tokens=cfg.rollout.max_new_tokens, amp_dtype=amp, prompt_messages=student_render,
                        generator=torch.Generator(device).manual_seed(cfg.train.seed))
     first = 1
@@ -275,6 +277,7 @@ def run_eval(cfg, spec, model, tokenizer, amp, device, step, max_turns, history,
     """Held-out evaluation at the eval temperature, with its own random stream; skills only if asked."""
     render = privileged_renderer(tokenizer, skills_by_type, budget=cfg.teacher.context_tokens) if with_skills else None
     agent = ModelAgent(model, tokenizer, temperature=cfg.train.eval_temperature,
+                       stop_strings=get_format(spec.prompt_format).stop_strings,
                        max_new_tokens=cfg.rollout.max_new_tokens, amp_dtype=amp, prompt_messages=render,
                        generator=torch.Generator(device).manual_seed(cfg.train.seed * 100_003 + step))
     model.eval()
