@@ -162,6 +162,31 @@ def make_eval_agent(a, stop_strings: tuple[str, ...] = ("</action>",)):
                       amp_dtype=autocast_dtype("auto", device), prompt_messages=render)
 
 
+def cmd_export(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="sdar export", description="Write a run's final model as a plain Hugging "
+                                     "Face model (a LoRA adapter is merged into its base weights).")
+    parser.add_argument("run_dir")
+    parser.add_argument("--out", default=None, help="default: RUN_DIR/export")
+    a = parser.parse_args(args)
+    from pathlib import Path
+
+    from sdar.config import from_json
+    from sdar.models import export_merged, is_adapter_dir
+
+    run, final = Path(a.run_dir), Path(a.run_dir) / "final"
+    if not (run / "config.json").is_file() or not final.is_dir():
+        raise UsageError(f"{a.run_dir} is not a finished run directory (needs config.json and final/)")
+    out = Path(a.out or run / "export")
+    if is_adapter_dir(final):
+        export_merged(from_json((run / "config.json").read_text()).model.path, final, out)
+    else:
+        import shutil
+
+        shutil.copytree(final, out, dirs_exist_ok=True)
+    print(f"exported to {out} (load it with AutoModelForCausalLM.from_pretrained)")
+    return 0
+
+
 def cmd_envs(args: list[str]) -> int:
     from sdar.envs import env_names, get_env_spec
 
@@ -182,7 +207,7 @@ def cmd_options(args: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "envs": cmd_envs, "options": cmd_options}
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "export": cmd_export, "envs": cmd_envs, "options": cmd_options}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,6 +43,19 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class LoraConfig:
+    r: int = 0
+    """LoRA rank; 0 trains all weights. With LoRA the reference and frozen teacher are the base weights
+    (adapter off): no extra model copy."""
+    alpha: int = 16
+    """LoRA scaling alpha."""
+    dropout: float = 0.0
+    """LoRA dropout."""
+    target_modules: str = "all-linear"
+    """Comma-separated module names to adapt (e.g. q_proj,v_proj), or all-linear."""
+
+
+@dataclass(frozen=True)
 class EnvConfig:
     name: str = "household"
     """Environment name (see `sdar envs`)."""
@@ -171,14 +184,22 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class LogConfig:
+    to: str = ""
+    """Trackers beside metrics.jsonl, comma-separated: tensorboard, wandb (offline by default), mlflow (local)."""
+
+
+@dataclass(frozen=True)
 class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
+    lora: LoraConfig = field(default_factory=LoraConfig)
     env: EnvConfig = field(default_factory=EnvConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    log: LogConfig = field(default_factory=LogConfig)
 
 
 def field_docs(cls: type) -> dict[str, str]:
@@ -308,7 +329,10 @@ def validate(cfg: RunConfig) -> None:
                     "train.sample_trajectories", "loss.beta_warmup_steps", "loss.distill_warmup_steps",
                     "loss.skill_sd_coef", "loss.rlsd_lambda", "loss.rlsd_decay_steps", "train.save_every",
                     "train.warn_ratio_max", "train.warn_kl", "env.workers"], allow_zero=True)
-    _positive(cfg, ["env.timeout"])
+    _positive(cfg, ["env.timeout", "lora.alpha"])
+    _positive(cfg, ["lora.r", "lora.dropout"], allow_zero=True)
+    if cfg.lora.r and cfg.teacher.mode == "ema":
+        raise ConfigError("--teacher.mode ema needs a full copy of the weights; it is not supported with --lora.r")
     _positive(cfg, ["train.keep_checkpoints", "train.max_bad_steps"])
     if not 0 <= cfg.teacher.ema_decay < 1:
         raise ConfigError(f"--teacher.ema_decay: must be in [0, 1), got {cfg.teacher.ema_decay}")
@@ -321,6 +345,15 @@ def validate(cfg: RunConfig) -> None:
     if cfg.rollout.group_size < 2:
         raise ConfigError("--rollout.group_size: GRPO needs at least 2 rollouts per task")
     _check_used_by_algo(cfg)
+    from sdar.train.trackers import check_trackers
+
+    problem = check_trackers(tracker_names(cfg))
+    if problem:
+        raise ConfigError(f"--log.to: {problem}")
+
+
+def tracker_names(cfg: RunConfig) -> list[str]:
+    return [name.strip() for name in cfg.log.to.split(",") if name.strip()]
 
 
 def _gated(a: Algo) -> bool:

@@ -81,6 +81,35 @@ def load_model(path: str, device: torch.device | str = "cpu"):
     return model, tokenizer
 
 
+def apply_lora(model, *, r: int, alpha: int, dropout: float, target_modules: str):
+    """Wrap `model` in a trainable PEFT LoRA adapter (base weights frozen)."""
+    from peft import LoraConfig, get_peft_model
+
+    targets = target_modules if target_modules == "all-linear" else [m.strip() for m in target_modules.split(",")]
+    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, task_type="CAUSAL_LM")
+    return get_peft_model(model, config)
+
+
+def load_adapter(base, adapter_dir: str | Path):
+    """A trainable PeftModel: `base` with the adapter saved in `adapter_dir`."""
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=True)
+
+
+def is_adapter_dir(path: str | Path) -> bool:
+    return (Path(path) / "adapter_config.json").is_file()
+
+
+def export_merged(base_path: str, adapter_dir: str | Path, out: str | Path) -> Path:
+    """Merge a LoRA adapter into its base model and save a plain Hugging Face model."""
+    base, tokenizer = load_model(base_path, "cpu")
+    merged = load_adapter(base, adapter_dir).merge_and_unload()
+    merged.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    return Path(out)
+
+
 def prepare_tokenizer(tokenizer) -> None:
     tokenizer.padding_side = "left"
     if tokenizer.pad_token_id is None:

@@ -18,7 +18,7 @@ from sdar.rollout.sampler import autocast, position_ids_from_mask
 
 
 def _supports_logits_to_keep(model) -> bool:
-    return "logits_to_keep" in inspect.signature(model.forward).parameters
+    return "logits_to_keep" in inspect.signature(_unwrapped(model).forward).parameters
 
 
 def response_logprobs(
@@ -40,3 +40,8 @@ def response_logprobs(
     logprobs = logprobs_from_logits(logits, labels)
     entropy = entropy_from_logits(logits) if with_entropy else None
     return logprobs, entropy
+
+
+def _unwrapped(model):
+    """The underlying transformers model of a PEFT wrapper (whose forward takes **kwargs)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model

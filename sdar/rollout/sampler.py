@@ -91,7 +91,7 @@ def sample(
 
 
 def _forward_parameters(model) -> set[str]:
-    return set(inspect.signature(model.forward).parameters)
+    return set(inspect.signature(_unwrapped(model).forward).parameters)
 
 
 def _cache_argument(model) -> str:
@@ -114,3 +114,8 @@ def _ends_with_stop(tokenizer, response: list[int], stop_strings: tuple[str, ...
         return False
     tail = tokenizer.decode(response[-12:], skip_special_tokens=False)
     return any(s in tail for s in stop_strings)
+
+
+def _unwrapped(model):
+    """The underlying transformers model of a PEFT wrapper (whose forward takes **kwargs)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model

@@ -92,8 +92,8 @@ def load_latest(run_dir: Path) -> Resumed:
         optimizer_state = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)
         rng = load_file(path / "rng.safetensors")
         ema = path / "ema.safetensors" if (path / "ema.safetensors").is_file() else None
-        if not (path / "model" / "config.json").is_file():
-            raise FileNotFoundError("model/config.json")
+        if not any((path / "model" / name).is_file() for name in ("config.json", "adapter_config.json")):
+            raise FileNotFoundError("model/config.json (or adapter_config.json for LoRA)")
     except Exception as err:  # noqa: BLE001 - any damage reads as one clear message
         first_line = (str(err).strip().splitlines() or [""])[0][:160]
         raise CheckpointError(f"checkpoint {path} is unreadable ({type(err).__name__}: {first_line}); delete "

@@ -18,7 +18,9 @@ Deviations from textbook GRPO, all as in the reference unless noted:
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import dataclasses
 import json
 import random
 import time
@@ -29,11 +31,11 @@ import torch
 from tqdm.auto import tqdm
 
 from sdar.algos import get_algo
-from sdar.config import RunConfig, env_spec_for, to_json
+from sdar.config import RunConfig, env_spec_for, to_json, tracker_names
 from sdar.envs.workers import WorkerPool, in_workers
 from sdar.evaluate import evaluate
 from sdar.losses import get_advantage_estimator, rlsd_lambda
-from sdar.models import autocast_dtype, load_model, pick_device
+from sdar.models import apply_lora, autocast_dtype, load_adapter, load_model, pick_device
 from sdar.rollout.collect import ModelAgent, run_episodes
 from sdar.rollout.prompts import get_format
 from sdar.skills import get_provider, skills_by_type
@@ -41,6 +43,7 @@ from sdar.teacher import privileged_renderer, teacher_prompt_ids
 from sdar.train.batch import Sample, build_micro_batch, check_loss_mask, plan_micro_batches, samples_from
 from sdar.train.checkpoint import Resumed, load_latest, save_checkpoint, truncate_jsonl
 from sdar.train.records import rollout_metrics, sample_records, split_token_stats
+from sdar.train.trackers import open_trackers
 from sdar.train.step import StepScalars, score_reference, score_teacher, update
 from sdar.types import Trajectory
 
@@ -100,15 +103,23 @@ def _train(cfg: RunConfig, spec, out: Path, resumed: Resumed | None, progress: b
     device = pick_device(cfg.model.device)
     amp = autocast_dtype(cfg.model.precision, device)
     initial, tokenizer = load_model(cfg.model.path, device)
-    model = load_model(str(resumed.model_dir), device)[0] if resumed else initial
+    lora = cfg.lora.r > 0
+    if lora:  # the base weights stay frozen inside `model`: the adapter switched off *is* the initial model
+        model = (load_adapter(initial, resumed.model_dir) if resumed else
+                 apply_lora(initial, r=cfg.lora.r, alpha=cfg.lora.alpha, dropout=cfg.lora.dropout,
+                            target_modules=cfg.lora.target_modules))
+    else:
+        model = load_model(str(resumed.model_dir), device)[0] if resumed else initial
     frozen = None  # the initial model: KL reference and the `frozen` teacher
-    if (cfg.loss.kl_coef > 0 and cfg.loss.kl_estimator != "none") or cfg.teacher.mode == "frozen":
-        frozen = (initial if resumed else copy.deepcopy(initial)).eval().requires_grad_(False)
+    needs_frozen = (cfg.loss.kl_coef > 0 and cfg.loss.kl_estimator != "none") or cfg.teacher.mode == "frozen"
+    if needs_frozen:
+        frozen = model if lora else (initial if resumed else copy.deepcopy(initial)).eval().requires_grad_(False)
     ema = None  # its own copy: it moves, the KL reference must not
     if cfg.teacher.mode == "ema" and algo.needs_teacher:
         ema = copy.deepcopy(initial).eval().requires_grad_(False)
     teacher_model = {"live": model, "frozen": frozen, "ema": ema}[cfg.teacher.mode]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     context = get_provider(cfg.teacher.context)
     student_render = (privileged_renderer(tokenizer, context, budget=cfg.teacher.context_tokens)
                       if algo.skills_in_student else None)
@@ -120,6 +131,7 @@ def _train(cfg: RunConfig, spec, out: Path, resumed: Resumed | None, progress: b
     if resumed:
         first = restore(resumed, out, optimizer=optimizer, generator=agent.generator, ema_model=ema)
     G = cfg.rollout.group_size
+    trackers = open_trackers(tracker_names(cfg), out, dataclasses.asdict(cfg))
     metrics_file = (out / "metrics.jsonl").open("a" if resumed else "w")
     samples_file = (out / "samples.jsonl").open("a" if resumed else "w")
     bad_streak = 0
@@ -154,13 +166,15 @@ def _train(cfg: RunConfig, spec, out: Path, resumed: Resumed | None, progress: b
             for mb in mbs:
                 check_loss_mask(mb, samples)
         if algo.needs_teacher:
-            score_teacher(teacher_model, mbs, amp_dtype=amp, check=cfg.train.check_masks)
+            with adapter_off(model, lora and cfg.teacher.mode == "frozen"):
+                score_teacher(teacher_model, mbs, amp_dtype=amp, check=cfg.train.check_masks)
         timings["perf/teacher_seconds"] = time.perf_counter() - t0
 
         # 3. reference log-probs
         t0 = time.perf_counter()
         if cfg.loss.kl_coef > 0 and cfg.loss.kl_estimator != "none":
-            score_reference(frozen, mbs, amp_dtype=amp)
+            with adapter_off(model, lora):
+                score_reference(frozen, mbs, amp_dtype=amp)
         timings["perf/reference_seconds"] = time.perf_counter() - t0
 
         # 4. advantages: normalised over every turn sample of a group
@@ -189,6 +203,8 @@ def _train(cfg: RunConfig, spec, out: Path, resumed: Resumed | None, progress: b
                                        with_skills=True))
         metrics_file.write(json.dumps(record) + "\n")
         metrics_file.flush()
+        for tracker in trackers:
+            tracker.log(record, step)
         for line in sample_records(step, trajectories, samples, advantages, per_row, tokenizer,
                                    cfg.train.sample_trajectories):
             samples_file.write(json.dumps(line) + "\n")
@@ -208,6 +224,8 @@ def _train(cfg: RunConfig, spec, out: Path, resumed: Resumed | None, progress: b
                             generator=agent.generator, ema_model=ema, keep=cfg.train.keep_checkpoints)
     metrics_file.close()
     samples_file.close()
+    for tracker in trackers:
+        tracker.close()
     model.save_pretrained(out / "final", safe_serialization=True)
     tokenizer.save_pretrained(out / "final")
     return out
@@ -238,6 +256,11 @@ def range_warnings(record: dict, cfg: RunConfig) -> list[str]:
     if record.get("perf/skipped_step"):
         out.append("non-finite loss or gradient: the update was skipped")
     return out
+
+
+def adapter_off(model, off: bool):
+    """With LoRA, score the base weights (the initial model) by switching the adapter off."""
+    return model.disable_adapter() if off else contextlib.nullcontext()
 
 
 def drop_constant_groups(samples: list[Sample], rewards: torch.Tensor, group_ids: torch.Tensor):
