@@ -186,7 +186,7 @@ class TrainConfig:
 @dataclass(frozen=True)
 class LogConfig:
     to: str = ""
-    """Trackers beside metrics.jsonl, comma-separated: tensorboard, wandb (offline by default), mlflow (local)."""
+    """Trackers beside metrics.jsonl, comma-separated: tensorboard, wandb (offline by default), mlflow (local files)."""
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import Protocol
 from sdar.envs.base import EnvSpec
 from sdar.envs.workers import ProcessEnv
 from sdar.rollout.prompts import get_format, student_messages
-from sdar.rollout.sampler import sample
+from sdar.rollout.backend import GenerationBackend, HFBackend
 from sdar.types import Observation, Task, Trajectory, Turn
 
 NOTHING_HAPPENS = "Nothing happens."
@@ -39,23 +39,28 @@ class ModelAgent:
     """Samples from a causal LM through its chat template.
 
     `prompt_messages` renders a user message (and its task) into chat messages; the default is the
-    student's. Evaluation with skills passes the teacher's renderer instead.
+    student's. Evaluation with skills passes the teacher's renderer instead. Generation goes through a
+    `GenerationBackend` (default: `HFBackend` on `model`).
     """
 
     def __init__(self, model, tokenizer, *, temperature: float, max_new_tokens: int, generator=None,
-                 amp_dtype=None, stop_strings: tuple[str, ...] = ("</action>",), prompt_messages=None):
-        self.model, self.tokenizer = model, tokenizer
-        self.temperature, self.max_new_tokens = temperature, max_new_tokens
-        self.generator, self.amp_dtype, self.stop_strings = generator, amp_dtype, stop_strings
+                 amp_dtype=None, stop_strings: tuple[str, ...] = ("</action>",), prompt_messages=None,
+                 backend: GenerationBackend | None = None):
+        self.tokenizer = tokenizer
+        self.temperature, self.max_new_tokens, self.stop_strings = temperature, max_new_tokens, stop_strings
+        self.backend = backend or HFBackend(model, tokenizer, generator=generator, amp_dtype=amp_dtype)
         self.prompt_messages = prompt_messages or (lambda message, task: student_messages(message))
+
+    @property
+    def generator(self):
+        return getattr(self.backend, "generator", None)
 
     def encode(self, user_message: str, task: Task) -> list[int]:
         return encode_chat(self.tokenizer, self.prompt_messages(user_message, task))
 
     def act(self, prompts, observations, envs):
-        responses = sample(self.model, self.tokenizer, prompts, max_new_tokens=self.max_new_tokens,
-                           temperature=self.temperature, stop_strings=self.stop_strings,
-                           generator=self.generator, amp_dtype=self.amp_dtype)
+        responses = self.backend.generate(prompts, max_new_tokens=self.max_new_tokens,
+                                          temperature=self.temperature, stop_strings=self.stop_strings)
         return [(ids, self.tokenizer.decode(ids, skip_special_tokens=True)) for ids in responses]
 
 

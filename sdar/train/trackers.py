@@ -1,7 +1,7 @@
 """Experiment trackers: `metrics.jsonl` is always written by the loop; these mirror each step's record.
 
 Chosen with `--log.to tensorboard,wandb,mlflow`. Weights & Biases runs offline unless `WANDB_MODE` says
-otherwise (no network needed); MLflow writes a local file store under the run directory. A tracker whose
+otherwise (no network needed); MLflow writes a local file store (`mlruns/`) in the run directory. A tracker whose
 package is missing is refused at parse time with the command that installs it. Trackers only receive
 finished scalar records; they know nothing about training.
 """
@@ -61,8 +61,10 @@ class Mlflow:
         import mlflow
 
         self.mlflow = mlflow
+        # A local file store (no server, no database); newer MLflow asks for this opt-in to allow it.
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         mlflow.set_tracking_uri((run_dir / "mlruns").resolve().as_uri())
-        mlflow.start_run(run_name=run_dir.name)
+        self.run = mlflow.start_run(run_name=run_dir.name)
         mlflow.log_params({f"{part}.{k}": v for part, fields in config.items() for k, v in fields.items()})
 
     def log(self, record: dict, step: int) -> None:

@@ -30,3 +30,23 @@ def test_missing_tracker_package_is_one_line(capsys, tmp_path, name):
 def test_unknown_tracker(capsys, tmp_path):
     assert main(["train", "--preset", "tiny", "--log.to", "tensorboard,neptune", "--out", str(tmp_path)]) == 2
     assert "neptune" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mlflow") is None, reason="mlflow is not installed")
+def test_mlflow_local_file_store(tmp_path):
+    assert main(["train", "--preset", "tiny", "--no-progress", "--train.steps", "2", "--log.to", "mlflow",
+                 "--out", str(tmp_path)]) == 0
+    import mlflow
+
+    client = mlflow.tracking.MlflowClient((tmp_path / "mlruns").as_uri())
+    run = client.search_runs(client.search_experiments()[0].experiment_id)[0]
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "distill.gate_mean")] == [1, 2]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("wandb") is None, reason="wandb is not installed")
+def test_wandb_offline(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    assert main(["train", "--preset", "tiny", "--no-progress", "--train.steps", "2", "--log.to", "wandb",
+                 "--out", str(tmp_path)]) == 0
+    assert list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
