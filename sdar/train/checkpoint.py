@@ -46,8 +46,9 @@ def checkpoint_dirs(run_dir: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def save_checkpoint(run_dir: Path, step: int, *, model, tokenizer, optimizer, generator: torch.Generator,
+def save_checkpoint(run_dir: Path, step: int, *, model, tokenizer, optimizer, sampler_states: list[torch.Tensor],
                     ema_model=None, keep: int = 2) -> Path:
+    """Write checkpoint `step` atomically; `sampler_states` holds every rank's sampling generator state."""
     root = Path(run_dir) / CHECKPOINTS
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:06d}"
@@ -59,7 +60,8 @@ def save_checkpoint(run_dir: Path, step: int, *, model, tokenizer, optimizer, ge
         if ema_model is not None:
             save_model(ema_model, tmp / "ema.safetensors")  # handles tied (shared) weights
         torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-        save_file({"sampler": generator.get_state(), "torch": torch.get_rng_state()}, tmp / "rng.safetensors")
+        rng = {"sampler" if r == 0 else f"sampler_rank{r}": state for r, state in enumerate(sampler_states)}
+        save_file({**rng, "torch": torch.get_rng_state()}, tmp / "rng.safetensors")
         (tmp / "state.json").write_text(json.dumps({"step": step}))
         _fsync_tree(tmp)
     except OSError as err:

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
-import json
 import random
 import time
 from pathlib import Path
@@ -31,7 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from sdar.algos import get_algo
-from sdar.config import RunConfig, env_spec_for, to_json, tracker_names
+from sdar.config import RunConfig, env_spec_for, to_json
 from sdar.envs.workers import WorkerPool, in_workers
 from sdar.evaluate import evaluate
 from sdar.losses import get_advantage_estimator, rlsd_lambda
@@ -41,9 +39,9 @@ from sdar.rollout.prompts import get_format
 from sdar.skills import get_provider, skills_by_type
 from sdar.teacher import privileged_renderer, teacher_prompt_ids
 from sdar.train.batch import Sample, build_micro_batch, check_loss_mask, plan_micro_batches, samples_from
-from sdar.train.checkpoint import Resumed, load_latest, save_checkpoint, truncate_jsonl
-from sdar.train.records import rollout_metrics, sample_records, split_token_stats
-from sdar.train.trackers import open_trackers
+from sdar.train.checkpoint import CheckpointError, Resumed, load_latest, save_checkpoint, truncate_jsonl
+from sdar.train.distributed import Dist
+from sdar.train.records import RunFiles, rollout_metrics, sample_records, split_token_stats
 from sdar.train.step import StepScalars, score_reference, score_teacher, update
 from sdar.types import Trajectory
 
@@ -82,25 +80,28 @@ def train(cfg: RunConfig, *, progress: bool = True, resume: bool = False) -> Pat
     """Run the whole training job (or continue it from its last checkpoint); returns the run directory."""
     out = Path(cfg.train.out)
     resumed = load_latest(out) if resume else None
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(to_json(cfg))
+    device = pick_device(cfg.model.device)
+    dist = Dist.from_env(device)
+    if dist.main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(to_json(cfg))
     spec = env_spec_for(cfg)
     pool = None
     if cfg.env.workers:
         pool = WorkerPool(cfg.env.workers)
         spec = in_workers(spec, timeout=cfg.env.timeout, pool=pool)
     try:
-        return _train(cfg, spec, out, resumed, progress)
+        return _train(cfg, spec, out, resumed, progress and dist.main, device, dist)
     finally:
         if pool is not None:
             pool.close()
+        dist.close()
 
 
-def _train(cfg: RunConfig, spec, out: Path, resumed: Resumed | None, progress: bool) -> Path:
+def _train(cfg: RunConfig, spec, out: Path, resumed: Resumed | None, progress: bool, device, dist: Dist) -> Path:
     algo = get_algo(cfg.loss.algo)
     max_turns, history = protocol(cfg, spec)
     torch.manual_seed(cfg.train.seed)
-    device = pick_device(cfg.model.device)
     amp = autocast_dtype(cfg.model.precision, device)
     initial, tokenizer = load_model(cfg.model.path, device)
     lora = cfg.lora.r > 0
@@ -126,14 +127,12 @@ def _train(cfg: RunConfig, spec, out: Path, resumed: Resumed | None, progress: b
     stops = get_format(spec.prompt_format).stop_strings
     agent = ModelAgent(model, tokenizer, temperature=cfg.rollout.temperature, stop_strings=stops,
                        max_new_tokens=cfg.rollout.max_new_tokens, amp_dtype=amp, prompt_messages=student_render,
-                       generator=torch.Generator(device).manual_seed(cfg.train.seed))
+                       generator=torch.Generator(device).manual_seed(cfg.train.seed + 7919 * dist.rank))
     first = 1
     if resumed:
-        first = restore(resumed, out, optimizer=optimizer, generator=agent.generator, ema_model=ema)
+        first = restore(resumed, out, optimizer=optimizer, generator=agent.generator, ema_model=ema, dist=dist)
     G = cfg.rollout.group_size
-    trackers = open_trackers(tracker_names(cfg), out, dataclasses.asdict(cfg))
-    metrics_file = (out / "metrics.jsonl").open("a" if resumed else "w")
-    samples_file = (out / "samples.jsonl").open("a" if resumed else "w")
+    files = RunFiles(out, cfg, append=resumed is not None) if dist.main else None
     bad_streak = 0
     bar = tqdm(range(first, cfg.train.steps + 1), desc=f"sdar train ({algo.name})", disable=not progress,
                unit="step", initial=first - 1, total=cfg.train.steps)
@@ -143,10 +142,10 @@ def _train(cfg: RunConfig, spec, out: Path, resumed: Resumed | None, progress: b
         scalars = step_scalars(cfg, step)
 
         # 1. rollout
-        tasks = step_tasks(spec, cfg.train.seed, step, cfg.rollout.tasks_per_step)
+        mine = dist.shard(list(enumerate(step_tasks(spec, cfg.train.seed, step, cfg.rollout.tasks_per_step))))
         model.eval()
-        trajectories = run_episodes(agent, [t for t in tasks for _ in range(G)],
-                                    [g for g in range(len(tasks)) for _ in range(G)], spec,
+        trajectories = run_episodes(agent, [t for _, t in mine for _ in range(G)],
+                                    [g for g, _ in mine for _ in range(G)], spec,
                                     max_turns=max_turns, history=history, thinking=cfg.rollout.thinking,
                                     max_prompt_tokens=cfg.rollout.max_prompt_tokens)
         samples = samples_from(trajectories)
@@ -185,61 +184,64 @@ def _train(cfg: RunConfig, spec, out: Path, resumed: Resumed | None, progress: b
         # 5. update
         t0 = time.perf_counter()
         model.train()
-        update_metrics, per_row = ({}, {}) if not samples else update(
-            model, optimizer, mbs, cfg.loss, algo, scalars, grad_clip=cfg.optim.grad_clip, amp_dtype=amp)
+        update_metrics, per_row = update(model, optimizer, mbs, cfg.loss, algo, scalars,
+                                         grad_clip=cfg.optim.grad_clip, amp_dtype=amp, dist=dist)
         if ema is not None:
             ema_update(ema, model, decay=cfg.teacher.ema_decay)
         timings["perf/update_seconds"] = time.perf_counter() - t0
 
-        # 6. log / eval / save
-        record = {"step": step, **rollout_metrics(trajectories, samples), **update_metrics,
+        # 6. log / eval / save (rank 0 writes; the rollout metrics cover every rank's episodes)
+        everyone = [t for part in dist.gather(trajectories) for t in part]
+        record = {"step": step, **rollout_metrics(everyone, samples_from(everyone)), **update_metrics,
                   **split_token_stats(samples, per_row), **timings,
                   "distill/beta": scalars.beta, "distill/coef": scalars.distill_coef}
         record["perf/step_seconds"] = time.perf_counter() - t_start
-        if should_eval(cfg, step):
+        if dist.main and should_eval(cfg, step):
             record.update(run_eval(cfg, spec, model, tokenizer, amp, device, step, max_turns, history))
             if algo.skills_in_student:
                 record.update(run_eval(cfg, spec, model, tokenizer, amp, device, step, max_turns, history,
                                        with_skills=True))
-        metrics_file.write(json.dumps(record) + "\n")
-        metrics_file.flush()
-        for tracker in trackers:
-            tracker.log(record, step)
-        for line in sample_records(step, trajectories, samples, advantages, per_row, tokenizer,
-                                   cfg.train.sample_trajectories):
-            samples_file.write(json.dumps(line) + "\n")
-        samples_file.flush()
+        if files:
+            files.write(record, sample_records(step, trajectories, samples, advantages, per_row, tokenizer,
+                                               cfg.train.sample_trajectories))
         bar.set_postfix(success=f"{record['rollout/success_rate']:.2f}",
                         gate=f"{record.get('distill/gate_mean', float('nan')):.2f}",
                         sec=f"{record['perf/step_seconds']:.0f}")
-        for message in range_warnings(record, cfg):
+        for message in range_warnings(record, cfg) if dist.main else ():
             tqdm.write(f"sdar train: warning: step {step}: {message}")
         bad_streak = bad_streak + 1 if record.get("perf/skipped_step") else 0
         if bad_streak >= cfg.train.max_bad_steps:
             raise TrainingDiverged(f"{bad_streak} steps in a row had a non-finite loss or gradient and were "
                                    f"skipped (last at step {step}); lower --optim.lr or resume from the last "
                                    "checkpoint with --resume")
-        if step == cfg.train.steps or (cfg.train.save_every and step % cfg.train.save_every == 0):
+        sampler_states = dist.gather(agent.generator.get_state())
+        if dist.main and (step == cfg.train.steps or (cfg.train.save_every and step % cfg.train.save_every == 0)):
             save_checkpoint(out, step, model=model, tokenizer=tokenizer, optimizer=optimizer,
-                            generator=agent.generator, ema_model=ema, keep=cfg.train.keep_checkpoints)
-    metrics_file.close()
-    samples_file.close()
-    for tracker in trackers:
-        tracker.close()
-    model.save_pretrained(out / "final", safe_serialization=True)
-    tokenizer.save_pretrained(out / "final")
+                            sampler_states=sampler_states, ema_model=ema, keep=cfg.train.keep_checkpoints)
+        dist.barrier()
+    if files:
+        files.close()
+        model.save_pretrained(out / "final", safe_serialization=True)
+        tokenizer.save_pretrained(out / "final")
+    dist.barrier()
     return out
 
 
-def restore(resumed: Resumed, out: Path, *, optimizer, generator, ema_model) -> int:
+def restore(resumed: Resumed, out: Path, *, optimizer, generator, ema_model, dist: Dist) -> int:
     """Load optimizer, random and EMA states; cut the logs back to the checkpoint. Returns the next step."""
     optimizer.load_state_dict(resumed.optimizer_state)
-    generator.set_state(resumed.rng["sampler"])
+    key = "sampler" if dist.rank == 0 else f"sampler_rank{dist.rank}"
+    if key not in resumed.rng:
+        raise CheckpointError(f"checkpoint {resumed.model_dir.parent} has no sampler state for rank {dist.rank}; "
+                              "resume with the number of processes it was written with")
+    generator.set_state(resumed.rng[key])
     torch.set_rng_state(resumed.rng["torch"])
     if ema_model is not None and resumed.ema_file is not None:
         safetensors.torch.load_model(ema_model, resumed.ema_file)
-    for name in ("metrics.jsonl", "samples.jsonl"):
-        truncate_jsonl(out / name, resumed.step)
+    if dist.main:
+        for name in ("metrics.jsonl", "samples.jsonl"):
+            truncate_jsonl(out / name, resumed.step)
+    dist.barrier()
     return resumed.step + 1
 
 

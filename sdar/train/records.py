@@ -5,6 +5,10 @@ Pure bookkeeping over trajectories and samples; the loop decides when and where 
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from pathlib import Path
+
 import torch
 
 from sdar.train.batch import Sample
@@ -78,3 +82,30 @@ def sample_records(step: int, trajectories: list[Trajectory], samples: list[Samp
             **{k: [round(float(x), 4) for x in v] for k, v in tokens.items()},
         })
     return records
+
+
+class RunFiles:
+    """metrics.jsonl, samples.jsonl and the chosen trackers of a run (rank 0 only)."""
+
+    def __init__(self, out: Path, cfg, *, append: bool):
+        from sdar.config import tracker_names
+        from sdar.train.trackers import open_trackers
+
+        self.metrics = (out / "metrics.jsonl").open("a" if append else "w")
+        self.samples = (out / "samples.jsonl").open("a" if append else "w")
+        self.trackers = open_trackers(tracker_names(cfg), out, dataclasses.asdict(cfg))
+
+    def write(self, record: dict, sample_lines: list[dict]) -> None:
+        self.metrics.write(json.dumps(record) + "\n")
+        self.metrics.flush()
+        for tracker in self.trackers:
+            tracker.log(record, record["step"])
+        for line in sample_lines:
+            self.samples.write(json.dumps(line) + "\n")
+        self.samples.flush()
+
+    def close(self) -> None:
+        self.metrics.close()
+        self.samples.close()
+        for tracker in self.trackers:
+            tracker.close()

@@ -22,6 +22,7 @@ from sdar.losses import (aggregate, gated_distill_loss, kl_penalty, masked_mean,
 from sdar.scoring import response_logprobs
 from sdar.teacher import check_alignment
 from sdar.train.batch import MicroBatch
+from sdar.train.distributed import Dist
 
 
 @dataclass(frozen=True)
@@ -104,13 +105,15 @@ def micro_batch_loss(logprobs: torch.Tensor, entropy: torch.Tensor, mb: MicroBat
 
 
 def update(model, optimizer, mbs: list[MicroBatch], loss: LossConfig, algo: Algo, scalars: StepScalars, *,
-           grad_clip: float, amp_dtype):
-    """One optimizer step over all micro-batches. Returns (scalar metrics, per-row token stats).
+           grad_clip: float, amp_dtype, dist: Dist = Dist()):
+    """One optimizer step over all micro-batches (of every rank). Returns (scalar metrics, per-row token stats).
 
-    A non-finite loss or gradient skips the optimizer step (reported as `perf/skipped_step`)."""
+    Weights are shares of the global token (or row) count, and gradients are summed across ranks, so the
+    step equals one pass over the whole batch. A non-finite loss or gradient skips the optimizer step
+    (reported as `perf/skipped_step`)."""
     optimizer.zero_grad(set_to_none=True)
     seq_mode = loss.agg != "token-mean"
-    total_units = sum(mb.loss_mask.shape[0] if seq_mode else mb.num_tokens for mb in mbs)
+    total_units = dist.sum(sum(mb.loss_mask.shape[0] if seq_mode else mb.num_tokens for mb in mbs))
     sums: dict[str, float] = {}
     per_row: dict[int, dict[str, torch.Tensor]] = {}
     for mb in mbs:
@@ -124,7 +127,10 @@ def update(model, optimizer, mbs: list[MicroBatch], loss: LossConfig, algo: Algo
             sums[key] = max(sums.get(key, v), v) if key.endswith("_max") else sums.get(key, 0.0) + weight * v
         for r, row in enumerate(mb.rows):
             per_row[row] = {k: t[r][mb.loss_mask[r].bool()].cpu() for k, t in tokens.items()}
-    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip if grad_clip > 0 else math.inf)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    dist.sum_gradients(trainable)
+    sums = combine_ranks(dist.gather(sums))
+    grad_norm = torch.nn.utils.clip_grad_norm_(trainable, grad_clip if grad_clip > 0 else math.inf)
     finite = bool(torch.isfinite(grad_norm)) and all(math.isfinite(v) for v in sums.values())
     if finite:
         optimizer.step()
@@ -133,3 +139,12 @@ def update(model, optimizer, mbs: list[MicroBatch], loss: LossConfig, algo: Algo
     sums["perf/grad_norm"] = float(grad_norm)
     sums["perf/skipped_step"] = 0.0 if finite else 1.0
     return sums, per_row
+
+
+def combine_ranks(per_rank: list[dict[str, float]]) -> dict[str, float]:
+    """Each rank's metrics are already weighted by its share of the global batch: add them (max for *_max)."""
+    out: dict[str, float] = {}
+    for sums in per_rank:
+        for key, v in sums.items():
+            out[key] = max(out.get(key, v), v) if key.endswith("_max") else out.get(key, 0.0) + v
+    return out

@@ -103,7 +103,7 @@ def test_full_disk_keeps_the_previous_checkpoint(finished_run, monkeypatch, tmp_
     optimizer = torch.optim.AdamW(model.parameters())
     with pytest.raises(CheckpointError, match="No space left"):
         checkpoint.save_checkpoint(run, 3, model=model, tokenizer=tok, optimizer=optimizer,
-                                   generator=torch.Generator())
+                                   sampler_states=[torch.Generator().get_state()])
     assert [p.name for p in checkpoint_dirs(run)] == ["step_000001", "step_000002"]
     assert load_latest(run).step == 2
     assert not any(p.name.startswith(".tmp") for p in (run / "checkpoints").iterdir())
