@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
@@ -50,6 +51,7 @@ class ModelAgent:
         self.temperature, self.max_new_tokens, self.stop_strings = temperature, max_new_tokens, stop_strings
         self.backend = backend or HFBackend(model, tokenizer, generator=generator, amp_dtype=amp_dtype)
         self.prompt_messages = prompt_messages or (lambda message, task: student_messages(message))
+        self.generate_seconds, self.generated_tokens = 0.0, 0  # running totals, for throughput reports
 
     @property
     def generator(self):
@@ -59,8 +61,11 @@ class ModelAgent:
         return encode_chat(self.tokenizer, self.prompt_messages(user_message, task))
 
     def act(self, prompts, observations, envs):
+        start = time.perf_counter()
         responses = self.backend.generate(prompts, max_new_tokens=self.max_new_tokens,
                                           temperature=self.temperature, stop_strings=self.stop_strings)
+        self.generate_seconds += time.perf_counter() - start
+        self.generated_tokens += sum(len(r) for r in responses)
         return [(ids, self.tokenizer.decode(ids, skip_special_tokens=True)) for ids in responses]
 
 

@@ -142,6 +142,7 @@ def _train(cfg: RunConfig, spec, out: Path, resumed: Resumed | None, progress: b
         scalars = step_scalars(cfg, step)
 
         # 1. rollout
+        generate_before, tokens_before = agent.generate_seconds, agent.generated_tokens
         mine = dist.shard(list(enumerate(step_tasks(spec, cfg.train.seed, step, cfg.rollout.tasks_per_step))))
         model.eval()
         trajectories = run_episodes(agent, [t for _, t in mine for _ in range(G)],
@@ -149,11 +150,14 @@ def _train(cfg: RunConfig, spec, out: Path, resumed: Resumed | None, progress: b
                                     max_turns=max_turns, history=history, thinking=cfg.rollout.thinking,
                                     max_prompt_tokens=cfg.rollout.max_prompt_tokens)
         samples = samples_from(trajectories)
+        timings["perf/generate_seconds"] = agent.generate_seconds - generate_before
+        timings["perf/generated_tokens"] = float(agent.generated_tokens - tokens_before)
         rewards = torch.tensor([s.reward for s in samples])  # (N,)
         group_ids = torch.tensor([s.group_id for s in samples])  # (N,)
         if cfg.loss.filter_groups:
             samples, rewards, group_ids = drop_constant_groups(samples, rewards, group_ids)
         timings["perf/rollout_seconds"] = time.perf_counter() - t_start
+        timings["perf/scored_tokens"] = float(sum(len(x.prompt_ids) + len(x.response_ids) for x in samples))
 
         # 2. teacher scoring (privileged context inside the chat template, its own budget)
         t0 = time.perf_counter()
