@@ -24,4 +24,5 @@ run: install
 	HF_HUB_OFFLINE=1 $(VENV)/bin/sdar train
 
 test: install-dev
+	-@.ci/install-chromium.sh || echo "no chromium (needs root and apt): the viewer's browser test will skip"
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q

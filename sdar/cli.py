@@ -1,4 +1,4 @@
-"""The `sdar` command: train, eval, envs, options.
+"""The `sdar` command: train, eval, export, plot, view, envs, options.
 
 A thin shell: it parses arguments, turns bad input into one clear line and exit status 2, and calls
 the library. Dotted options (`--loss.beta 5`) override any config field; `sdar options` lists them.
@@ -187,6 +187,18 @@ def cmd_export(args: list[str]) -> int:
     return 0
 
 
+def cmd_plot(args: list[str]) -> int:
+    from sdar.report.plots import cli_plot
+
+    return cli_plot(args)
+
+
+def cmd_view(args: list[str]) -> int:
+    from sdar.report.viewer import cli_view
+
+    return cli_view(args)
+
+
 def cmd_envs(args: list[str]) -> int:
     from sdar.envs import env_names, get_env_spec
 
@@ -207,7 +219,8 @@ def cmd_options(args: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "export": cmd_export, "envs": cmd_envs, "options": cmd_options}
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "export": cmd_export, "plot": cmd_plot, "view": cmd_view,
+            "envs": cmd_envs, "options": cmd_options}
 
 
 def main(argv: list[str] | None = None) -> int:

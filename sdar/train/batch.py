@@ -31,6 +31,7 @@ class Sample:
     traj_index: int
     won: bool
     teacher_prompt_ids: list[int] | None = None
+    privileged: str = ""  # the block under the teacher's prompt, before its token budget; "" without a teacher
 
 
 @dataclass

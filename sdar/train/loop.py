@@ -287,6 +287,7 @@ def add_teacher_prompts(samples: list[Sample], trajectories: list[Trajectory], t
         if s.traj_index not in blocks:
             own = trajectories[s.traj_index]
             blocks[s.traj_index] = context(own.task, groups[own.group_id], own)
+        s.privileged = blocks[s.traj_index]
         s.teacher_prompt_ids = teacher_prompt_ids(tokenizer, s.user_message, blocks[s.traj_index], budget=budget)
 
 

@@ -65,7 +65,8 @@ def _episode_reward(traj: Trajectory) -> float:
 def sample_records(step: int, trajectories: list[Trajectory], samples: list[Sample], advantages: torch.Tensor,
                    per_row: dict[int, dict[str, torch.Tensor]], tokenizer, limit: int) -> list[dict]:
     """One record per turn of the first `limit` trajectories: text, action, reward, advantage, and the
-    response's tokens with their teacher-student gap and gate (when the run has a teacher)."""
+    response's tokens with their teacher-student gap and gate, and the privileged text the teacher was
+    shown (when the run has a teacher)."""
     records = []
     for row, s in enumerate(samples):
         if s.traj_index >= limit:
@@ -80,6 +81,7 @@ def sample_records(step: int, trajectories: list[Trajectory], samples: list[Samp
             "observation": turn.observation, "reward": s.reward, "advantage": float(advantages[row]),
             "tokens": [tokenizer.decode([t]) for t in s.response_ids],
             **{k: [round(float(x), 4) for x in v] for k, v in tokens.items()},
+            **({"privileged": s.privileged} if s.privileged else {}),
         })
     return records
 
