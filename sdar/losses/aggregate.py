@@ -15,6 +15,12 @@ from sdar.losses.registry import check_name
 AGG_MODES = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum")
 
 
+def on_mask(x: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:
+    """x on masked tokens, 0 elsewhere: a select, so padding holding inf/NaN reaches neither the value nor
+    its gradient (multiplying by 0 would still give NaN in the backward pass)."""
+    return torch.where(loss_mask != 0, x, 0.0)
+
+
 def _masked_values(values: torch.Tensor, loss_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(m·z with off-mask entries exactly 0, m as float weights); mask may be bool or float."""
     if values.shape != loss_mask.shape:

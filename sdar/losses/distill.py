@@ -11,13 +11,9 @@ from __future__ import annotations
 
 import torch
 
-from sdar.losses.aggregate import aggregate, masked_mean
+from sdar.losses.aggregate import aggregate, on_mask, masked_mean
 from sdar.losses.gates import get_gate
 
-
-def _on_mask(x: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:
-    """x on masked tokens, 0 elsewhere (a select, so off-mask gradients are exactly 0, never NaN)."""
-    return torch.where(loss_mask != 0, x, 0.0)
 
 
 def gated_distill_loss(
@@ -41,10 +37,10 @@ def gated_distill_loss(
     gate_tokens, gap_tokens (0 off the mask) so the trainer can split them by turn or by success.
     """
     gate_fn = get_gate(gate)
-    student = _on_mask(student_logprobs, loss_mask)  # (B, T)
-    teacher = _on_mask(teacher_logprobs.detach(), loss_mask)  # (B, T)
+    student = on_mask(student_logprobs, loss_mask)  # (B, T)
+    teacher = on_mask(teacher_logprobs.detach(), loss_mask)  # (B, T)
     gap = teacher - student.detach()  # (B, T) Δ
-    h = None if entropy is None else _on_mask(entropy.detach(), loss_mask)
+    h = None if entropy is None else on_mask(entropy.detach(), loss_mask)
     g = gate_fn(gap, beta=beta, entropy=h).detach()  # (B, T)
     loss = aggregate(g * (teacher - student), loss_mask, mode=agg)
     with torch.no_grad():
@@ -54,7 +50,7 @@ def gated_distill_loss(
             "teacher_gap_mean": masked_mean(gap, loss_mask),
             "negative_gap_ratio": masked_mean(gap < 0, loss_mask),
             "loss": loss.detach(),
-            "gate_tokens": _on_mask(g, loss_mask),
+            "gate_tokens": on_mask(g, loss_mask),
             "gap_tokens": gap,
         }
     return loss, stats
@@ -76,9 +72,9 @@ def skill_sd_loss(
     loss = Agg[ρ·k3]. ρ is NOT detached: its gradient ρ·k3·∇ls adds to ρ·(1 − e^{−ℓ})·∇ls.
     stats, detached masked means: ratio_mean (ρ), k3_mean, loss.
     """
-    student = _on_mask(logprobs, loss_mask)  # (B, T)
-    teacher = _on_mask(teacher_logprobs.detach(), loss_mask)  # (B, T)
-    old = _on_mask(old_logprobs.detach(), loss_mask)  # (B, T)
+    student = on_mask(logprobs, loss_mask)  # (B, T)
+    teacher = on_mask(teacher_logprobs.detach(), loss_mask)  # (B, T)
+    old = on_mask(old_logprobs.detach(), loss_mask)  # (B, T)
     log_gap = student - teacher  # (B, T) ℓ
     k3 = torch.exp((-log_gap).clamp(max=exp_cap)) - 1.0 + log_gap  # (B, T)
     ratio = torch.exp((student - old).clamp(max=ratio_log_cap))  # (B, T) ρ

@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import torch
 
-from sdar.losses.aggregate import aggregate, masked_max, masked_mean
+from sdar.losses.aggregate import aggregate, on_mask, masked_max, masked_mean
 
 # verl clamps log π_θ − log π_old to [−20, 20] before exp(): inside that range (ratio up to 4.8e8)
 # nothing changes; beyond it exp() could overflow to inf and turn the backward pass into NaN.
 _LOG_RATIO_LIMIT = 20.0
 
-
-def _on_mask(x: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:
-    """x on masked tokens, 0 elsewhere (padding may hold inf/NaN; keep it out of forward and backward)."""
-    return torch.where(loss_mask != 0, x, 0.0)
 
 
 def ppo_clip_loss(
@@ -44,8 +40,8 @@ def ppo_clip_loss(
         raise ValueError(f"dual_clip must be > 1 (or None), got {dual_clip}")
     if advantages.dim() == logprobs.dim() - 1:
         advantages = advantages.unsqueeze(-1).expand_as(logprobs)  # (B, T)
-    adv = _on_mask(advantages.detach(), loss_mask)  # (B, T)
-    log_ratio = _on_mask(logprobs, loss_mask) - _on_mask(old_logprobs.detach(), loss_mask)  # (B, T)
+    adv = on_mask(advantages.detach(), loss_mask)  # (B, T)
+    log_ratio = on_mask(logprobs, loss_mask) - on_mask(old_logprobs.detach(), loss_mask)  # (B, T)
     ratio = torch.exp(log_ratio.clamp(-_LOG_RATIO_LIMIT, _LOG_RATIO_LIMIT))  # (B, T)
     pg1 = -adv * ratio
     pg2 = -adv * ratio.clamp(1.0 - clip_low, 1.0 + clip_high)
