@@ -103,8 +103,9 @@ def cmd_eval(args: list[str]) -> int:
     parser.add_argument("--algo", choices=tuple(EVAL_MODES), default=None,
                         help="evaluation baselines: vanilla (no skills), skill_prompt (skills in the prompt)")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--alfworld-data", default=None, metavar="DIR",
-                        help="ALFWorld game files (a directory holding json_2.1.1/); default $ALFWORLD_DATA")
+    parser.add_argument("--data", "--alfworld-data", dest="alfworld_data", default=None, metavar="DIR",
+                        help="real data: ALFWorld game files (holding json_2.1.1/; default $ALFWORLD_DATA), "
+                             "WebShop files, or a Search-R1 corpus and questions")
     parser.add_argument("--split", default=None, choices=("valid_seen", "valid_unseen"),
                         help="ALFWorld evaluation split (default valid_seen)")
     parser.add_argument("--workers", type=int, default=0, help="run environments in N worker processes")
@@ -219,8 +220,14 @@ def cmd_options(args: list[str]) -> int:
     return 0
 
 
+def cmd_serve_retriever(args: list[str]) -> int:
+    from sdar.serve import main as serve_main
+
+    return serve_main(args)
+
+
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "export": cmd_export, "plot": cmd_plot, "view": cmd_view,
-            "envs": cmd_envs, "options": cmd_options}
+            "envs": cmd_envs, "options": cmd_options, "serve-retriever": cmd_serve_retriever}
 
 
 def main(argv: list[str] | None = None) -> int:

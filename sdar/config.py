@@ -64,7 +64,7 @@ class EnvConfig:
     history: int = -1
     """How many past (observation, action) pairs the prompt shows; -1 uses the environment's own."""
     data: str = ""
-    """ALFWorld game files: a directory holding json_2.1.1/ (empty: $ALFWORLD_DATA, else ~/.cache/alfworld)."""
+    """Real data: ALFWorld (json_2.1.1/; empty: $ALFWORLD_DATA), WebShop files, or a Search-R1 corpus + questions."""
     eval_split: str = ""
     """ALFWorld evaluation split: valid_seen (in distribution, the default) or valid_unseen."""
     workers: int = 0

@@ -35,6 +35,19 @@ def summarize(trajectories: list[Trajectory], task_types: tuple[str, ...]) -> di
     }
 
 
+def env_metrics(env: str, trajectories: list[Trajectory], task_types: tuple[str, ...]) -> dict:
+    """The paper's own metrics where an environment has them: shop Score/Acc, search_qa per-kind EM and mean."""
+    if env == "shop":
+        from sdar.envs.shop import shop_metrics
+
+        return shop_metrics(trajectories)
+    if env == "search_qa":
+        from sdar.envs.search_qa import search_qa_metrics
+
+        return search_qa_metrics(trajectories, task_types)
+    return {}
+
+
 def evaluate(agent, spec: EnvSpec, *, episodes: int, max_turns: int, history: int, thinking: bool,
              batch_size: int = 32) -> tuple[dict, list[Trajectory]]:
     """Play `episodes` held-out tasks, `batch_size` at a time; returns (summary, trajectories)."""
@@ -44,7 +57,9 @@ def evaluate(agent, spec: EnvSpec, *, episodes: int, max_turns: int, history: in
         chunk = tasks[start:start + batch_size]
         trajectories += run_episodes(agent, chunk, list(range(start, start + len(chunk))), spec,
                                      max_turns=max_turns, history=history, thinking=thinking)
-    return summarize(trajectories, spec.task_types), trajectories
+    summary = summarize(trajectories, spec.task_types)
+    summary.update(env_metrics(spec.name, trajectories, spec.task_types))
+    return summary, trajectories
 
 
 def format_table(summary: dict) -> str:

@@ -13,10 +13,10 @@ import random
 from functools import lru_cache
 from typing import Callable, Sequence
 
-from sdar.skills import alfworld, household
+from sdar.skills import alfworld, household, search_qa, shop
 from sdar.types import Task, Trajectory
 
-LIBRARIES = {"household": household, "alfworld": alfworld}
+LIBRARIES = {"household": household, "alfworld": alfworld, "shop": shop, "search_qa": search_qa}
 SKILLS_HEADER = "Skills that help with this task:"
 RANDOM_SKILLS = 5
 BM25_TOP_K = 5
@@ -39,7 +39,8 @@ def skill_bank(env: str) -> list[str]:
     library = library_for(env)
     if library is None:
         return []
-    return list(library.GENERAL) + [s for skills in library.BY_TYPE.values() for s in skills]
+    # dict.fromkeys: a library may list one block under several types (search_qa: kinds and data sources)
+    return list(dict.fromkeys(list(library.GENERAL) + [s for skills in library.BY_TYPE.values() for s in skills]))
 
 
 def format_skills(skills: list[str]) -> str:

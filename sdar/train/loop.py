@@ -317,4 +317,5 @@ def run_eval(cfg, spec, model, tokenizer, amp, device, step, max_turns, history,
     out = {f"{prefix}success_rate": summary["success_rate"],
            f"{prefix}valid_action_rate": summary["valid_action_rate"]}
     out.update({f"{prefix}per_type/{k}": v for k, v in summary["per_type"].items() if v is not None})
+    out.update({f"{prefix}{k}": summary[k] for k in ("score", "acc", "em_mean") if k in summary})
     return out
