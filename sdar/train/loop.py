@@ -103,21 +103,8 @@ def _train(cfg: RunConfig, spec, out: Path, resumed: Resumed | None, progress: b
     max_turns, history = protocol(cfg, spec)
     torch.manual_seed(cfg.train.seed)
     amp = autocast_dtype(cfg.model.precision, device)
-    initial, tokenizer = load_model(cfg.model.path, device)
+    model, tokenizer, frozen, ema = build_models(cfg, algo, device, resumed)
     lora = cfg.lora.r > 0
-    if lora:  # the base weights stay frozen inside `model`: the adapter switched off *is* the initial model
-        model = (load_adapter(initial, resumed.model_dir) if resumed else
-                 apply_lora(initial, r=cfg.lora.r, alpha=cfg.lora.alpha, dropout=cfg.lora.dropout,
-                            target_modules=cfg.lora.target_modules))
-    else:
-        model = load_model(str(resumed.model_dir), device)[0] if resumed else initial
-    frozen = None  # the initial model: KL reference and the `frozen` teacher
-    needs_frozen = (cfg.loss.kl_coef > 0 and cfg.loss.kl_estimator != "none") or cfg.teacher.mode == "frozen"
-    if needs_frozen:
-        frozen = model if lora else (initial if resumed else copy.deepcopy(initial)).eval().requires_grad_(False)
-    ema = None  # its own copy: it moves, the KL reference must not
-    if cfg.teacher.mode == "ema" and algo.needs_teacher:
-        ema = copy.deepcopy(initial).eval().requires_grad_(False)
     teacher_model = {"live": model, "frozen": frozen, "ema": ema}[cfg.teacher.mode]
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
@@ -229,6 +216,26 @@ def _train(cfg: RunConfig, spec, out: Path, resumed: Resumed | None, progress: b
         tokenizer.save_pretrained(out / "final")
     dist.barrier()
     return out
+
+
+def build_models(cfg: RunConfig, algo, device, resumed: Resumed | None):
+    """(model, tokenizer, frozen, ema): the policy; the initial weights for the KL reference and the
+    `frozen` teacher (None if unused); the EMA teacher's own copy (None unless `--teacher.mode ema`)."""
+    initial, tokenizer = load_model(cfg.model.path, device)
+    lora = cfg.lora.r > 0
+    if lora:  # the base weights stay frozen inside `model`: the adapter switched off *is* the initial model
+        model = (load_adapter(initial, resumed.model_dir) if resumed else
+                 apply_lora(initial, r=cfg.lora.r, alpha=cfg.lora.alpha, dropout=cfg.lora.dropout,
+                            target_modules=cfg.lora.target_modules))
+    else:
+        model = load_model(str(resumed.model_dir), device)[0] if resumed else initial
+    frozen = None
+    if (cfg.loss.kl_coef > 0 and cfg.loss.kl_estimator != "none") or cfg.teacher.mode == "frozen":
+        frozen = model if lora else (initial if resumed else copy.deepcopy(initial)).eval().requires_grad_(False)
+    ema = None  # its own copy: it moves, the KL reference must not
+    if cfg.teacher.mode == "ema" and algo.needs_teacher:
+        ema = copy.deepcopy(initial).eval().requires_grad_(False)
+    return model, tokenizer, frozen, ema
 
 
 def restore(resumed: Resumed, out: Path, *, optimizer, generator, ema_model, dist: Dist) -> int:

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from sdar.cli import COMMANDS, UsageError, main
+from sdar.cli import UsageError, main
 from sdar.report.plots import PANELS, cli_plot, draw_panel, ema, load_series, plot_runs
 from sdar.report.rundir import run_labels
 from tests.report.conftest import metric_rows, write_run

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from sdar.cli import COMMANDS, UsageError, main
+from sdar.cli import UsageError, main
 from sdar.report.viewer import cli_view, group_episodes, script_json, write_viewer
 from tests.report.conftest import PAYLOAD, episodes_run, sample_record, write_run
 
