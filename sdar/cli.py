@@ -220,13 +220,19 @@ def cmd_options(args: list[str]) -> int:
     return 0
 
 
+def cmd_sft(args: list[str]) -> int:
+    from sdar.sft import cli_sft
+
+    return cli_sft(args)
+
+
 def cmd_serve_retriever(args: list[str]) -> int:
     from sdar.serve import main as serve_main
 
     return serve_main(args)
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "export": cmd_export, "plot": cmd_plot, "view": cmd_view,
+COMMANDS = {"train": cmd_train, "sft": cmd_sft, "eval": cmd_eval, "export": cmd_export, "plot": cmd_plot, "view": cmd_view,
             "envs": cmd_envs, "options": cmd_options, "serve-retriever": cmd_serve_retriever}
 
 

@@ -184,6 +184,20 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class WarmstartConfig:
+    episodes: int = 0
+    """Expert episodes for a supervised warm start before RL (`sdar sft`, chained); 0: no warm start."""
+    epochs: int = 1
+    """Warm-start epochs over the demonstrations."""
+    lr: float = 1e-4
+    """Warm-start learning rate."""
+    noise: float = 0.0
+    """Share of demonstration turns whose action is replaced by a random admissible one."""
+    skills_share: float = 0.0
+    """Share of demonstration episodes shown with the skills in the prompt."""
+
+
+@dataclass(frozen=True)
 class LogConfig:
     to: str = ""
     """Trackers beside metrics.jsonl, comma-separated: tensorboard, wandb (offline by default), mlflow (local files)."""
@@ -200,6 +214,7 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    warmstart: WarmstartConfig = field(default_factory=WarmstartConfig)
 
 
 def field_docs(cls: type) -> dict[str, str]:
@@ -329,7 +344,8 @@ def validate(cfg: RunConfig) -> None:
                     "train.sample_trajectories", "loss.beta_warmup_steps", "loss.distill_warmup_steps",
                     "loss.skill_sd_coef", "loss.rlsd_lambda", "loss.rlsd_decay_steps", "train.save_every",
                     "train.warn_ratio_max", "train.warn_kl", "env.workers"], allow_zero=True)
-    _positive(cfg, ["env.timeout", "lora.alpha"])
+    _positive(cfg, ["env.timeout", "lora.alpha", "warmstart.epochs", "warmstart.lr"])
+    _positive(cfg, ["warmstart.episodes", "warmstart.noise", "warmstart.skills_share"], allow_zero=True)
     _positive(cfg, ["lora.r", "lora.dropout"], allow_zero=True)
     if cfg.lora.r and cfg.teacher.mode == "ema":
         raise ConfigError("--teacher.mode ema needs a full copy of the weights; it is not supported with --lora.r")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import random
 import time
 from pathlib import Path
@@ -85,6 +86,8 @@ def train(cfg: RunConfig, *, progress: bool = True, resume: bool = False) -> Pat
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(to_json(cfg))
+    if cfg.warmstart.episodes and not resume:
+        cfg = warm_start(cfg, out, dist)
     spec = env_spec_for(cfg)
     pool = None
     if cfg.env.workers:
@@ -216,6 +219,22 @@ def _train(cfg: RunConfig, spec, out: Path, resumed: Resumed | None, progress: b
         tokenizer.save_pretrained(out / "final")
     dist.barrier()
     return out
+
+
+def warm_start(cfg: RunConfig, out: Path, dist: Dist) -> RunConfig:
+    """Supervised warm start on expert demonstrations in the rollout's exact format (`sdar.sft`), written to
+    RUN/warmstart/; RL then starts from that model, and config.json records its path (so resume does too)."""
+    from sdar.sft.run import options_for_run, run_sft
+
+    if dist.world > 1:
+        raise ValueError("--warmstart.episodes runs in one process: run `sdar sft` first, then train with "
+                         "--model DIR/model under torchrun")
+    w = cfg.warmstart
+    run_sft(options_for_run(cfg, str(out / "warmstart"), episodes=w.episodes, epochs=w.epochs, lr=w.lr,
+                            noise=w.noise, skills_share=w.skills_share))
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, path=str(out / "warmstart" / "model")))
+    (out / "config.json").write_text(to_json(cfg))
+    return cfg
 
 
 def build_models(cfg: RunConfig, algo, device, resumed: Resumed | None):

@@ -1,0 +1,145 @@
+"""Expert demonstrations in exactly the rollout's format.
+
+The expert is played through `sdar.rollout.collect.run_episodes`, the loop the RL rollout uses, by an
+agent whose `encode` *is* `ModelAgent.encode` (inherited): prompts come from the same renderer, the same
+history window (including what the history shows after a noisy action) and the same chat template.
+
+- Response: the expert's action as `<action>{action}</action>` (as `ExpertAgent` writes it; an expert
+  that writes its own tags is taken as is), with thinking on a short templated `<think>…</think>`
+  first; tokenized on its own, as a sampled response is appended to its prompt. No EOS follows: the
+  rollout sampler stops at the prompt format's stop string ("</action>"), so a sampled response ends
+  with the tokens that complete it and never holds an EOS; an EOS in the target would teach a token
+  the rollout never samples.
+- Noise: with probability `noise` a turn's action is replaced by a uniformly random *other* admissible
+  action, which is played in the environment too (the expert re-plans from the new state, so later
+  turns show recoveries). Noisy turns ARE trained on: the point of noise is a warm start that is good
+  but not perfect, and a label that is sometimes a random admissible action teaches exactly that — a
+  policy that keeps some mass on other admissible actions (room for GRPO's groups to differ) without
+  ever teaching a malformed or inadmissible answer. Each `Demo` carries `noisy`, so a caller can drop
+  them instead (that turns noise into DAgger-style recovery data and a stronger, less exploratory model).
+- Skills: a `skills_share` of the episodes is rendered with the privileged block of a context provider
+  (default `skills_by_type`) inside the user turn, cut to its own token budget, by
+  `sdar.teacher.privileged_renderer`: exactly the prompt the RL teacher (and Skill-GRPO's student) will
+  see, so the model learns to read the block; the other episodes never contain a privileged token.
+This module never runs a model; it only needs a tokenizer.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sdar.envs.base import EnvSpec
+from sdar.rollout.collect import ModelAgent, run_episodes
+from sdar.rollout.prompts import student_messages
+from sdar.skills import get_provider
+from sdar.teacher import privileged_renderer
+from sdar.types import Task
+
+# Task i of seed s has index s * SEED_STRIDE + i in its split: different seeds draw disjoint task blocks.
+SEED_STRIDE = 100_000
+
+
+@dataclass
+class Demo:
+    """One expert turn as a training sample: `prompt_ids ⊕ response_ids` is what the rollout would hold."""
+
+    task: Task
+    turn_index: int
+    user_message: str
+    prompt_ids: list[int]
+    response_ids: list[int]
+    response_text: str
+    action: str
+    noisy: bool
+    with_skills: bool
+    won: bool
+    teacher_prompt_ids: list[int] | None = None
+    """Set only by `gap_report` on its scoring copies (the teacher's prompt for the same response)."""
+
+
+def response_text(action: str, goal: str, *, thinking: bool) -> str:
+    """What the model should write for `action`: the rollout's tags, a one-line reasoning when thinking."""
+    tagged = action if action.lstrip().startswith("<") else f"<action>{action}</action>"
+    if not thinking:
+        return tagged
+    return f"<think>My task is to {goal.rstrip('.')}. The next step towards it is: {action}.</think>{tagged}"
+
+
+class DemoAgent(ModelAgent):
+    """An `Agent` that encodes like `ModelAgent` (its `encode` is inherited) and answers with the expert.
+
+    Episodes whose task id is in `skills_tasks` are rendered with the `privileged` renderer (message, task)
+    -> messages. `noisy` records, per task id, one flag per turn in turn order.
+    """
+
+    def __init__(self, tokenizer, *, thinking: bool, noise: float, rng: random.Random,
+                 skills_tasks: set[int] = frozenset(), privileged=None):
+        super().__init__(None, tokenizer, temperature=0.0, max_new_tokens=0, prompt_messages=self._messages)
+        self.thinking, self.noise, self.rng = thinking, noise, rng
+        self.skills_tasks, self.privileged = skills_tasks, privileged
+        self.noisy: dict[int, list[bool]] = defaultdict(list)
+
+    def _messages(self, user_message: str, task: Task) -> list[dict[str, str]]:
+        if id(task) in self.skills_tasks:
+            return self.privileged(user_message, task)
+        return student_messages(user_message)
+
+    def act(self, prompts, observations, envs):
+        replies = []
+        for obs, env in zip(observations, envs):
+            action = env.expert_action()
+            others = [a for a in obs.admissible_actions if a != action]
+            noisy = bool(others) and self.rng.random() < self.noise
+            if noisy:
+                action = self.rng.choice(others)
+            self.noisy[id(env.task)].append(noisy)
+            text = response_text(action, env.task.goal, thinking=self.thinking)
+            replies.append((self.tokenizer(text, add_special_tokens=False)["input_ids"], text))
+        return replies
+
+
+def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int, max_turns: int, history: int,
+                          thinking: bool, noise: float = 0.0, skills_share: float = 0.0, split: str = "train",
+                          context: str = "skills_by_type", context_tokens: int = 512,
+                          max_prompt_tokens: int = 2048) -> list[Demo]:
+    """One `Demo` per expert turn of `episodes` tasks of `split` (task i: index seed·SEED_STRIDE + i).
+
+    `skills_share` of the episodes (rounded, picked at random) carry the `context` provider's block in
+    the prompt (`context_tokens` budget); each turn plays a random other admissible action instead of the
+    expert's with probability `noise`. `max_prompt_tokens` is the rollout's student prompt budget (history
+    dropped oldest first above it). Turns the prompt format rejects are left out. Deterministic in `seed`.
+    """
+    indices = [(seed * SEED_STRIDE + i) % spec.eval_seed_offset for i in range(episodes)]
+    tasks = [spec.make_task(spec.task_seed(split, k)) for k in indices]
+    rng = random.Random(f"sdar-sft/{seed}")
+    skills_tasks = {id(t) for t in rng.sample(tasks, round(skills_share * episodes))}
+    privileged = privileged_renderer(tokenizer, get_provider(context), budget=context_tokens)
+    agent = DemoAgent(tokenizer, thinking=thinking, noise=noise, rng=rng, skills_tasks=skills_tasks,
+                      privileged=privileged)
+    trajectories = run_episodes(agent, tasks, list(range(episodes)), spec, max_turns=max_turns, history=history,
+                                thinking=thinking, max_prompt_tokens=max_prompt_tokens)
+    demos = []
+    for traj in trajectories:
+        for turn, noisy in zip(traj.turns, agent.noisy[id(traj.task)]):
+            if not turn.valid:  # an expert answer the format rejects would teach an invalid answer
+                continue
+            demos.append(Demo(traj.task, turn.turn_index, turn.prompt, turn.prompt_ids, turn.response_ids,
+                              turn.response_text, turn.action or "", noisy, id(traj.task) in skills_tasks,
+                              traj.won))
+    return demos
+
+
+def demo_stats(demos: list[Demo]) -> dict:
+    """Counts for the run record: episodes, won episodes, turns, noisy turns, turns with skills, tokens."""
+    episodes = {id(d.task): d.won for d in demos}
+    return {
+        "episodes": len(episodes),
+        "episodes_won": sum(episodes.values()),
+        "turns": len(demos),
+        "noisy_turns": sum(d.noisy for d in demos),
+        "skills_turns": sum(d.with_skills for d in demos),
+        "prompt_tokens": sum(len(d.prompt_ids) for d in demos),
+        "response_tokens": sum(len(d.response_ids) for d in demos),
+    }

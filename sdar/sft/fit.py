@@ -1,0 +1,137 @@
+"""The supervised update on demonstrations, and the teacher–student gap they show.
+
+Loss of a micro-batch (token-mean cross-entropy on response tokens only):
+    L = − Σ_t m_t · log π_θ(y_t | s, y_<t) / Σ_t m_t
+with `m` the micro-batch's loss mask (1 exactly on response tokens; never on prompt, skill or padding
+tokens). Rows are left-padded by `sdar.train.batch.build_micro_batch` and scored by
+`sdar.scoring.response_logprobs`, the same code that scores rollouts. One AdamW step per micro-batch,
+gradient-norm clip, the learning rate decaying linearly to 0 over the run (the usual SFT schedule: the
+last batches of a short run should not move the weights at full rate). Each epoch visits the samples in
+a fresh random order. This module knows nothing about environments or prompts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import time
+
+import torch
+from tqdm.auto import tqdm
+
+from sdar.scoring import response_logprobs
+from sdar.skills import get_provider
+from sdar.teacher import check_alignment, teacher_prompt_ids
+from sdar.train.batch import build_micro_batch, check_loss_mask, plan_micro_batches
+
+SORT_WINDOW = 64  # samples sorted by length together: less padding, order still random across windows
+
+
+def masked_nll(logprobs: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:
+    """−Σ m·logprobs / Σ m over (B, n) tensors (0 when nothing is masked in)."""
+    return -(logprobs * loss_mask).sum() / loss_mask.sum().clamp(min=1)
+
+
+def shuffled_micro_batches(samples, token_budget: int, rng: random.Random) -> list[list[int]]:
+    """Sample indices in a fresh random order, packed into micro-batches of at most `token_budget` padded
+    tokens: shuffled, sorted by length only inside windows of SORT_WINDOW, and the batches shuffled again."""
+    order = list(range(len(samples)))
+    rng.shuffle(order)
+    batches = []
+    for start in range(0, len(order), SORT_WINDOW):
+        window = order[start:start + SORT_WINDOW]
+        batches += [[window[j] for j in rows] for rows in plan_micro_batches([samples[i] for i in window], token_budget)]
+    rng.shuffle(batches)
+    return batches
+
+
+def sft(model, tokenizer, samples, *, epochs: int, lr: float, micro_batch_tokens: int, seed: int,
+        progress: bool = True, weight_decay: float = 0.01, grad_clip: float = 1.0, amp_dtype=None) -> list[dict]:
+    """Fine-tune `model` in place on `samples` (anything with `prompt_ids`, `response_ids`); one metrics
+    dict per epoch: `loss/sft` (token-mean over the epoch, measured before each step), tokens, time."""
+    device = next(model.parameters()).device
+    rng = random.Random(seed)
+    plans = [shuffled_micro_batches(samples, micro_batch_tokens, rng) for _ in range(epochs)]
+    total = sum(len(p) for p in plans)
+    trainable = [p for p in model.parameters() if p.requires_grad]  # all weights, or a LoRA adapter's
+    optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: 1.0 - k / total)
+    bar = tqdm(total=total, desc="sdar sft", disable=not progress, unit="batch")
+    metrics = []
+    model.train()
+    for epoch, plan in enumerate(plans, 1):
+        t0 = time.perf_counter()
+        loss_sum, tokens, norms, skipped = 0.0, 0, [], 0
+        for rows in plan:
+            mb = build_micro_batch(samples, rows, tokenizer.pad_token_id, device)
+            check_loss_mask(mb, samples)  # the loss sees exactly the response ids, nothing of the prompt
+            logprobs, _ = response_logprobs(model, mb.input_ids, mb.attention_mask, mb.n, amp_dtype=amp_dtype)
+            loss = masked_nll(logprobs, mb.loss_mask)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            norm = float(torch.nn.utils.clip_grad_norm_(trainable, grad_clip))
+            if math.isfinite(norm) and math.isfinite(loss.item()):
+                optimizer.step()
+                loss_sum += loss.item() * mb.num_tokens
+                tokens += mb.num_tokens
+                norms.append(norm)
+            else:
+                skipped += 1
+            schedule.step()
+            bar.update(1)
+            bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}")
+        metrics.append({"epoch": epoch, "loss/sft": loss_sum / max(tokens, 1), "sft/response_tokens": tokens,
+                        "sft/micro_batches": len(plan), "sft/skipped_steps": skipped,
+                        "sft/grad_norm_mean": sum(norms) / max(len(norms), 1),
+                        "perf/epoch_seconds": time.perf_counter() - t0})
+    bar.close()
+    model.eval()
+    return metrics
+
+
+@torch.no_grad()
+def response_nll(model, tokenizer, samples, *, micro_batch_tokens: int = 4096, amp_dtype=None) -> float:
+    """Token-mean negative log-likelihood of the samples' response tokens (no update)."""
+    device = next(model.parameters()).device
+    total, tokens = 0.0, 0
+    for rows in plan_micro_batches(samples, micro_batch_tokens):
+        mb = build_micro_batch(samples, rows, tokenizer.pad_token_id, device)
+        logprobs, _ = response_logprobs(model, mb.input_ids, mb.attention_mask, mb.n, amp_dtype=amp_dtype)
+        total += float(masked_nll(logprobs, mb.loss_mask)) * mb.num_tokens
+        tokens += mb.num_tokens
+    return total / max(tokens, 1)
+
+
+@torch.no_grad()
+def gap_report(model, tokenizer, demos, *, context: str = "skills_by_type", context_tokens: int = 512,
+               micro_batch_tokens: int = 4096, amp_dtype=None) -> dict:
+    """The teacher–student gap on (held-out) demonstrations without skills in their prompt.
+
+    Student: the demo's own prompt; teacher: the same user message under the `context` provider's block
+    for the task, inside the user turn (`sdar.teacher.teacher_prompt_ids`, its own budget: the RL
+    teacher's prompt), scoring the same response ids. Per
+    response token Δ = lt − ls; `gap_mean` = token-mean Δ (> 0: the skills make the expert's tokens
+    likelier, i.e. the teacher branch has something to offer), `teacher_better_ratio` = share with Δ > 0.
+    """
+    device = next(model.parameters()).device
+    provider = get_provider(context)
+    rows = [dataclasses.replace(d, teacher_prompt_ids=teacher_prompt_ids(
+        tokenizer, d.user_message, provider(d.task), budget=context_tokens)) for d in demos if not d.with_skills]
+    sums = {"gap": 0.0, "student": 0.0, "teacher": 0.0, "better": 0.0}
+    tokens = 0
+    for chunk in plan_micro_batches(rows, micro_batch_tokens):
+        mb = build_micro_batch(rows, chunk, tokenizer.pad_token_id, device)
+        check_alignment(mb.input_ids[:, -mb.n:], mb.teacher_input_ids[:, -mb.n:], mb.loss_mask)
+        ls, _ = response_logprobs(model, mb.input_ids, mb.attention_mask, mb.n, amp_dtype=amp_dtype)
+        lt, _ = response_logprobs(model, mb.teacher_input_ids, mb.teacher_attention_mask, mb.n, amp_dtype=amp_dtype)
+        on = mb.loss_mask.bool()
+        sums["gap"] += float((lt - ls)[on].sum())
+        sums["student"] += float(ls[on].sum())
+        sums["teacher"] += float(lt[on].sum())
+        sums["better"] += float((lt > ls)[on].sum())
+        tokens += int(on.sum())
+    n = max(tokens, 1)
+    return {"gap_mean": sums["gap"] / n, "student_logprob_mean": sums["student"] / n,
+            "teacher_logprob_mean": sums["teacher"] / n, "teacher_better_ratio": sums["better"] / n,
+            "demos": len(rows), "tokens": tokens}

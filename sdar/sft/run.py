@@ -1,0 +1,223 @@
+"""`sdar sft`: demonstrations → fine-tune → save, as one job with its record.
+
+A run directory holds `model/` (Hugging Face format: `save_pretrained` of the model and the tokenizer,
+loadable by `sdar eval --model DIR/model` and `sdar train --model DIR/model`) and `sft.json` (the
+options, demo counts, per-epoch loss, the held-out response loss and teacher–student gap before and
+after, timings). A thin shell: the work is in `demos` and `fit`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+
+from sdar.config import ConfigError, field_docs
+
+
+@dataclass(frozen=True)
+class SFTOptions:
+    env: str = "household"
+    """Environment whose expert is imitated (see `sdar envs`)."""
+    data: str = ""
+    """ALFWorld game files (a directory holding json_2.1.1/; empty: $ALFWORLD_DATA, else ~/.cache/alfworld)."""
+    model: str = "bundled"
+    """'bundled', 'tiny', or a local HF model directory to start from."""
+    out: str = "runs/sft"
+    """Run directory; the model goes to OUT/model, the record to OUT/sft.json."""
+    episodes: int = 150
+    """Expert episodes on train tasks (about 6 turns, i.e. 6 samples, each on household)."""
+    epochs: int = 1
+    """Passes over the demonstrations, each in a fresh random order."""
+    lr: float = 5e-5
+    """AdamW peak learning rate; it decays linearly to 0 over the run."""
+    noise: float = 0.0
+    """Probability that a demo turn plays (and teaches) a random other admissible action."""
+    skills_share: float = 0.0
+    """Share of episodes whose prompts carry the skills (teacher format), so the model learns to use them."""
+    thinking: bool = False
+    """Teach <think>…</think><action>…</action> instead of <action>…</action> alone."""
+    seed: int = 0
+    """Seed of the task block, noise, skills choice and batch order."""
+    max_turns: int = 0
+    """Turn limit of a demo episode; 0 uses the environment's own."""
+    history: int = -1
+    """Past (observation, action) pairs in the prompt; -1 uses the environment's own (as the rollout does)."""
+    max_prompt_tokens: int = 2048
+    """Student prompt budget, as the rollout's `--rollout.max_prompt_tokens` (oldest history dropped above it)."""
+    micro_batch_tokens: int = 4096
+    """Padded tokens per micro-batch; one optimizer step per micro-batch."""
+    weight_decay: float = 0.01
+    """AdamW weight decay."""
+    context: str = "skills_by_type"
+    """Privileged block of the skills-share demos and of the gap report (as `--teacher.context`)."""
+    context_tokens: int = 512
+    """Token budget of the privileged block (as the RL teacher's `--teacher.context_tokens`)."""
+    lora_r: int = 0
+    """LoRA rank; 0 trains all weights. The adapter is merged before saving, so OUT/model is a plain model."""
+    lora_alpha: int = 16
+    """LoRA scaling alpha."""
+    gap_episodes: int = 4
+    """Held-out (eval split) expert episodes scored before and after: response log-prob, teacher–student gap; 0 skips."""
+    device: str = "auto"
+    """'auto' (cuda if available, else cpu) or a torch device string."""
+    progress: bool = True
+    """Show a progress bar."""
+
+
+def validate(o: SFTOptions) -> None:
+    """Raise ConfigError naming the first bad option."""
+    from sdar.config import CONTEXTS
+    from sdar.envs import env_names
+
+    checks = [
+        (o.env in env_names(), "--env", f"{o.env!r} is not one of {', '.join(env_names())}"),
+        (o.context in CONTEXTS, "--context", f"{o.context!r} is not one of {', '.join(CONTEXTS)}"),
+        (o.episodes > 0, "--episodes", f"must be > 0, got {o.episodes}"),
+        (o.episodes <= 100_000, "--episodes", f"must be <= 100000, got {o.episodes}"),
+        (o.epochs > 0, "--epochs", f"must be > 0, got {o.epochs}"),
+        (o.lr > 0, "--lr", f"must be > 0, got {o.lr}"),
+        (0.0 <= o.noise <= 1.0, "--noise", f"must be in [0, 1], got {o.noise}"),
+        (0.0 <= o.skills_share <= 1.0, "--skills-share", f"must be in [0, 1], got {o.skills_share}"),
+        (o.seed >= 0, "--seed", f"must be >= 0, got {o.seed}"),
+        (o.max_turns >= 0, "--max-turns", f"must be >= 0 (0: the environment's own), got {o.max_turns}"),
+        (o.history >= -1, "--history", f"must be >= -1 (-1: the environment's own), got {o.history}"),
+        (o.micro_batch_tokens > 0, "--micro-batch-tokens", f"must be > 0, got {o.micro_batch_tokens}"),
+        (o.weight_decay >= 0, "--weight-decay", f"must be >= 0, got {o.weight_decay}"),
+        (o.max_prompt_tokens > 0, "--max-prompt-tokens", f"must be > 0, got {o.max_prompt_tokens}"),
+        (o.context_tokens > 0, "--context-tokens", f"must be > 0, got {o.context_tokens}"),
+        (o.lora_r >= 0, "--lora-r", f"must be >= 0 (0: all weights), got {o.lora_r}"),
+        (o.lora_alpha > 0, "--lora-alpha", f"must be > 0, got {o.lora_alpha}"),
+        (o.gap_episodes >= 0, "--gap-episodes", f"must be >= 0, got {o.gap_episodes}"),
+    ]
+    for ok, flag, message in checks:
+        if not ok:
+            raise ConfigError(f"{flag}: {message}")
+
+
+def env_spec(o: SFTOptions):
+    """The environment's spec, built as `sdar train` builds it (ConfigError when its data is missing)."""
+    from sdar.config import EnvConfig, RunConfig, env_spec_for
+
+    return env_spec_for(RunConfig(env=EnvConfig(name=o.env, data=o.data)))
+
+
+def run_sft(o: SFTOptions) -> dict:
+    """Generate demos, fine-tune, save OUT/model and OUT/sft.json; returns the record written."""
+    import torch
+
+    from sdar.models import apply_lora, autocast_dtype, load_model, pick_device
+    from sdar.sft.demos import demo_stats, expert_demonstrations
+    from sdar.sft.fit import gap_report, sft
+
+    validate(o)
+    out = Path(o.out)
+    spec = env_spec(o)
+    max_turns = o.max_turns or spec.max_turns
+    history = spec.history if o.history < 0 else o.history
+    common = dict(max_turns=max_turns, history=history, thinking=o.thinking, context=o.context,
+                  context_tokens=o.context_tokens, max_prompt_tokens=o.max_prompt_tokens)
+    timings = {}
+    torch.manual_seed(o.seed)
+    device = pick_device(o.device)
+    amp = autocast_dtype("auto", device)
+    model, tokenizer = load_model(o.model, device)
+    model.eval()
+
+    t0 = time.perf_counter()
+    demos = expert_demonstrations(spec, tokenizer, episodes=o.episodes, seed=o.seed, noise=o.noise,
+                                  skills_share=o.skills_share, **common)
+    held_out = expert_demonstrations(spec, tokenizer, episodes=o.gap_episodes, seed=0, split="eval", **common)
+    timings["perf/demo_seconds"] = time.perf_counter() - t0
+
+    def held_out_report() -> dict:  # its student_logprob_mean is minus the held-out response loss
+        if not held_out:
+            return {}
+        return gap_report(model, tokenizer, held_out, context=o.context, context_tokens=o.context_tokens,
+                          micro_batch_tokens=o.micro_batch_tokens, amp_dtype=amp)
+
+    t0 = time.perf_counter()
+    before = held_out_report()
+    timings["perf/held_out_seconds"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    if o.lora_r:
+        model = apply_lora(model, r=o.lora_r, alpha=o.lora_alpha, dropout=0.0, target_modules="all-linear")
+    epochs = sft(model, tokenizer, demos, epochs=o.epochs, lr=o.lr, micro_batch_tokens=o.micro_batch_tokens,
+                 seed=o.seed, progress=o.progress, weight_decay=o.weight_decay, amp_dtype=amp)
+    if o.lora_r:
+        model = model.merge_and_unload()
+    timings["perf/train_seconds"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    after = held_out_report()
+    timings["perf/held_out_seconds"] += time.perf_counter() - t0
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out / "model", safe_serialization=True)
+    tokenizer.save_pretrained(out / "model")
+    record = {"options": dataclasses.asdict(o), "max_turns": max_turns, "history": history,
+              "device": str(device), "demos": demo_stats(demos), "epochs": epochs,
+              "held_out": {"demos": demo_stats(held_out) if held_out else None, "before": before, "after": after},
+              **timings}
+    (out / "sft.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def options_for_run(cfg, out: str, **sft) -> SFTOptions:
+    """SFT options with a training run's protocol (env, model, thinking, history, turn limit, prompt and
+    privileged budgets, seed, device), so a warm start chained before RL teaches exactly its format;
+    `sft` sets the rest (episodes, epochs, lr, noise, skills_share, ...)."""
+    return SFTOptions(env=cfg.env.name, data=cfg.env.data, model=cfg.model.path, out=out,
+                      thinking=cfg.rollout.thinking, seed=cfg.train.seed, max_turns=cfg.env.max_turns,
+                      history=cfg.env.history, max_prompt_tokens=cfg.rollout.max_prompt_tokens,
+                      context=cfg.teacher.context, context_tokens=cfg.teacher.context_tokens,
+                      device=cfg.model.device, **sft)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises one ConfigError line instead of printing usage and exiting."""
+
+    def error(self, message: str):
+        raise ConfigError(message)
+
+
+def parse_options(args: list[str]) -> SFTOptions:
+    """`--flag-name VALUE` per SFTOptions field (booleans: `--thinking`, `--no-progress`)."""
+    parser = _Parser(prog="sdar sft", description="Supervised warm start on expert demonstrations, in the "
+                                                  "rollout's exact prompt and response format.")
+    hints, docs = typing.get_type_hints(SFTOptions), field_docs(SFTOptions)
+    for f in dataclasses.fields(SFTOptions):
+        flag = "--" + f.name.replace("_", "-")
+        if hints[f.name] is bool and f.default:
+            parser.add_argument("--no-" + f.name.replace("_", "-"), dest=f.name, action="store_false", help=docs[f.name])
+        elif hints[f.name] is bool:
+            parser.add_argument(flag, dest=f.name, action="store_true", help=docs[f.name])
+        else:
+            parser.add_argument(flag, dest=f.name, type=hints[f.name], default=f.default,
+                                help=f"{docs[f.name]} (default {f.default})")
+    return SFTOptions(**vars(parser.parse_args(args)))
+
+
+def cli_sft(args: list[str]) -> int:
+    """`sdar sft ...`: bad input raises ConfigError (one line); prints where the run was written."""
+    options = parse_options(args)
+    validate(options)
+    record = run_sft(options)
+    losses = ", ".join(f"{e['loss/sft']:.3f}" for e in record["epochs"])
+    print(f"sft written to {options.out} (model/, sft.json); demos {record['demos']['turns']} turns of "
+          f"{record['demos']['episodes']} episodes; loss per epoch {losses}")
+    return 0
+
+
+if __name__ == "__main__":  # `python -m sdar.sft.run ...` until `sdar sft` is registered
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        sys.exit(cli_sft(sys.argv[1:]))
+    except ConfigError as err:
+        print(f"sdar sft: {err}", file=sys.stderr)
+        sys.exit(2)

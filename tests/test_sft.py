@@ -1,0 +1,232 @@
+"""The supervised warm start: demonstrations in the rollout's exact format, the response-only loss mask,
+the loss going down on the tiny model, valid noise-free actions, skills only where asked, the CLI."""
+
+import json
+
+import pytest
+import torch
+
+from sdar.config import ConfigError
+from sdar.envs import get_env_spec
+from sdar.rollout.collect import ModelAgent, run_episodes
+from sdar.rollout.prompts import parse_action
+from sdar.sft import expert_demonstrations, gap_report, response_nll, response_text, sft
+from sdar.sft.demos import SEED_STRIDE, demo_stats
+from sdar.sft.fit import masked_nll, shuffled_micro_batches
+from sdar.sft.run import cli_sft, parse_options, validate
+from sdar.skills import household
+from sdar.skills import SKILLS_HEADER as PRIVILEGED_HEADER
+from sdar.train.batch import build_micro_batch
+
+SPEC = get_env_spec("household")
+PROTOCOL = dict(max_turns=15, history=2)
+
+
+class ScriptedModelAgent(ModelAgent):
+    """A rollout agent with a real tokenizer and `ModelAgent.encode`, whose 'sampler' writes the expert's
+    action: the rollout side of the byte-identity check."""
+
+    def __init__(self, tokenizer, thinking):
+        super().__init__(None, tokenizer, temperature=0.0, max_new_tokens=0)
+        self.thinking = thinking
+
+    def act(self, prompts, observations, envs):
+        texts = [response_text(env.expert_action(), env.task.goal, thinking=self.thinking) for env in envs]
+        return [(self.tokenizer(t, add_special_tokens=False)["input_ids"], t) for t in texts]
+
+
+def demos_of(tokenizer, episodes=4, seed=0, **kw):
+    kw = {"thinking": False, **PROTOCOL, **kw}
+    return expert_demonstrations(SPEC, tokenizer, episodes=episodes, seed=seed, **kw)
+
+
+@pytest.mark.parametrize("thinking", [False, True])
+def test_demo_prompts_are_byte_identical_to_rollout_prompts(real_tokenizer, thinking):
+    tok = real_tokenizer
+    demos = demos_of(tok, episodes=3, seed=1, thinking=thinking)
+    tasks = [SPEC.make_task(SPEC.task_seed("train", SEED_STRIDE + i)) for i in range(3)]
+    trajs = run_episodes(ScriptedModelAgent(tok, thinking), tasks, [0, 1, 2], SPEC, thinking=thinking, **PROTOCOL)
+    turns = [(traj.task.seed, t) for traj in trajs for t in traj.turns]
+    assert len(turns) == len(demos) and max(t.turn_index for _, t in turns) >= 3  # history window in play
+    for (seed, turn), demo in zip(turns, demos):
+        assert (demo.task.seed, demo.turn_index) == (seed, turn.turn_index)
+        assert demo.user_message == turn.prompt
+        assert demo.prompt_ids == turn.prompt_ids
+        assert tok.decode(demo.prompt_ids) == tok.decode(turn.prompt_ids)
+        assert demo.response_ids == turn.response_ids and demo.response_text == turn.response_text
+        assert tok.decode(demo.response_ids) == demo.response_text  # the ids spell exactly the text
+        assert tok.decode(demo.prompt_ids).endswith("<|im_start|>assistant\n")
+        assert demo.response_text.endswith("</action>") and tok.eos_token_id not in demo.response_ids
+
+
+def test_loss_mask_covers_exactly_the_response_tokens(tiny):
+    model, tok = tiny
+    demos = demos_of(tok, episodes=2)[:5]
+    mb = build_micro_batch(demos, list(range(len(demos))), tok.pad_token_id, "cpu")
+    for r, d in enumerate(demos):
+        k = len(d.response_ids)
+        assert mb.loss_mask[r].sum() == k and mb.loss_mask[r, -k:].all()
+        assert mb.input_ids[r, -mb.n:][mb.loss_mask[r].bool()].tolist() == d.response_ids
+        assert mb.input_ids[r][mb.attention_mask[r].bool()].tolist() == d.prompt_ids + d.response_ids
+    # the batched token-mean equals the naive loop over unpadded rows
+    from sdar.scoring import response_logprobs
+
+    with torch.no_grad():
+        lp, _ = response_logprobs(model, mb.input_ids, mb.attention_mask, mb.n)
+        naive, count = 0.0, 0
+        for d in demos:
+            seq = d.prompt_ids + d.response_ids
+            logp = torch.log_softmax(model(input_ids=torch.tensor([seq])).logits[0], -1)
+            naive -= sum(float(logp[t - 1, seq[t]]) for t in range(len(d.prompt_ids), len(seq)))
+            count += len(d.response_ids)
+    assert float(masked_nll(lp, mb.loss_mask)) == pytest.approx(naive / count, rel=1e-4)
+
+
+def test_sft_lowers_the_loss_on_its_demos(tiny):
+    import copy
+
+    model, tok = tiny
+    model = copy.deepcopy(model)
+    demos = demos_of(tok, episodes=3)
+    before = response_nll(model, tok, demos)
+    metrics = sft(model, tok, demos, epochs=3, lr=3e-3, micro_batch_tokens=2048, seed=0, progress=False)
+    after = response_nll(model, tok, demos)
+    assert [m["epoch"] for m in metrics] == [1, 2, 3]
+    assert all(m["sft/skipped_steps"] == 0 and m["sft/response_tokens"] > 0 for m in metrics)
+    assert metrics[-1]["loss/sft"] < metrics[0]["loss/sft"]
+    assert after < 0.8 * before
+
+
+def test_every_epoch_visits_every_sample_once_in_a_new_order(real_tokenizer):
+    import random
+
+    demos = demos_of(real_tokenizer, episodes=20)
+    rng = random.Random(0)
+    a, b = (shuffled_micro_batches(demos, 4096, rng) for _ in range(2))
+    assert sorted(i for rows in a for i in rows) == list(range(len(demos)))
+    assert a != b
+    for rows in a:
+        assert len(rows) * max(len(demos[i].prompt_ids) + len(demos[i].response_ids) for i in rows) <= 4096 \
+            or len(rows) == 1
+
+
+@pytest.mark.parametrize("thinking", [False, True])
+def test_noise_free_demos_are_admissible_actions_that_win(real_tokenizer, thinking):
+    demos = demos_of(real_tokenizer, episodes=12, thinking=thinking)
+    stats = demo_stats(demos)
+    assert stats["episodes"] == stats["episodes_won"] == 12 and stats["noisy_turns"] == 0
+    replay_and_check(demos, thinking)
+
+
+def test_noisy_demos_stay_admissible_and_are_flagged(real_tokenizer):
+    demos = demos_of(real_tokenizer, episodes=12, noise=0.3)
+    stats = demo_stats(demos)
+    assert 0 < stats["noisy_turns"] < stats["turns"]
+    replay_and_check(demos, thinking=False)
+    again = demos_of(real_tokenizer, episodes=12, noise=0.3)
+    assert [d.response_ids for d in again] == [d.response_ids for d in demos]  # deterministic in the seed
+
+
+def replay_and_check(demos, thinking):
+    """Replay each episode's actions in a fresh env: every response parses to an admissible action."""
+    envs, obs = {}, {}
+    for d in demos:
+        if d.task.seed not in envs:
+            envs[d.task.seed] = SPEC.make_env(d.task)
+            obs[d.task.seed] = envs[d.task.seed].reset()
+        o = obs[d.task.seed]
+        assert parse_action(d.response_text, o.admissible_actions, thinking=thinking) == d.action
+        if not d.noisy:
+            assert d.action == envs[d.task.seed].expert_action()
+        obs[d.task.seed] = envs[d.task.seed].step(d.action)
+
+
+def test_skills_appear_only_in_the_skills_share(real_tokenizer):
+    tok = real_tokenizer
+    demos = demos_of(tok, episodes=8, skills_share=0.25)
+    with_skills = {d.task.seed for d in demos if d.with_skills}
+    assert len(with_skills) == 2
+    for d in demos:
+        text = tok.decode(d.prompt_ids)
+        assert (PRIVILEGED_HEADER in text) == d.with_skills
+        assert (household.GENERAL[0] in text) == d.with_skills
+        assert d.user_message in text and household.GENERAL[0] not in d.user_message
+    assert not any(d.with_skills for d in demos_of(tok, episodes=8))
+
+
+def test_gap_report_scores_the_same_tokens_with_and_without_skills(tiny):
+    model, tok = tiny
+    demos = demos_of(tok, episodes=2, skills_share=0.5)
+    report = gap_report(model, tok, demos)
+    plain = [d for d in demos if not d.with_skills]
+    assert report["demos"] == len(plain) and report["tokens"] == sum(len(d.response_ids) for d in plain)
+    assert report["gap_mean"] == pytest.approx(report["teacher_logprob_mean"] - report["student_logprob_mean"], abs=1e-4)
+    assert -response_nll(model, tok, plain) == pytest.approx(report["student_logprob_mean"], rel=1e-4)
+
+
+def test_cli_writes_model_and_record(tmp_path, capsys):
+    out = tmp_path / "sft"
+    code = cli_sft(["--model", "tiny", "--out", str(out), "--episodes", "2", "--epochs", "2", "--lr", "1e-3",
+                    "--noise", "0.2", "--skills-share", "0.5", "--gap-episodes", "1", "--max-turns", "8",
+                    "--no-progress"])
+    assert code == 0 and "sft written to" in capsys.readouterr().out
+    record = json.loads((out / "sft.json").read_text())
+    assert (out / "model" / "config.json").is_file() and (out / "model" / "tokenizer.json").is_file()
+    assert record["options"]["noise"] == 0.2 and record["demos"]["episodes"] == 2
+    assert len(record["epochs"]) == 2 and record["held_out"]["before"]["demos"] > 0
+    assert record["perf/train_seconds"] > 0
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--noise", "2"], ["--noise", "[0, 1]"]),
+    (["--skills-share", "-0.1"], ["--skills-share"]),
+    (["--env", "moon"], ["--env", "household"]),
+    (["--episodes", "0"], ["--episodes", "> 0"]),
+    (["--lr", "abc"], ["--lr", "invalid float"]),
+    (["--bogus", "1"], ["unrecognized", "--bogus"]),
+])
+def test_bad_options_are_one_clear_line(argv, words):
+    with pytest.raises(ConfigError) as err:
+        validate(parse_options(argv))
+    line = str(err.value)
+    assert "\n" not in line and all(w in line for w in words)
+
+
+def test_demo_responses_are_what_the_expert_agent_writes():
+    from sdar.rollout.collect import ExpertAgent
+
+    env = SPEC.make_env(SPEC.make_task(3))
+    env.reset()
+    [(_, written)] = ExpertAgent().act([[]], [None], [env])
+    assert response_text(env.expert_action(), env.task.goal, thinking=False) == written
+    assert response_text("look", "g.", thinking=True) == "<think>My task is to g. The next step towards it is: look.</think>" \
+                                                          "<action>look</action>"
+
+
+def test_options_for_a_run_copy_its_protocol():
+    from sdar.config import build_config
+    from sdar.sft.run import options_for_run
+
+    cfg = build_config("tiny", {"rollout.thinking": "true", "env.history": "3", "teacher.context_tokens": "64"})
+    o = options_for_run(cfg, "x", episodes=5)
+    assert (o.model, o.thinking, o.history, o.context_tokens, o.episodes) == ("tiny", True, 3, 64, 5)
+    validate(o)
+
+
+def test_train_chains_a_warm_start_and_records_it(tmp_path):
+    from sdar.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "tiny", "--no-progress", "--train.steps", "1", "--out", str(run),
+                 "--warmstart.episodes", "4", "--warmstart.epochs", "1"]) == 0
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["model"]["path"] == str(run / "warmstart" / "model") and saved["warmstart"]["episodes"] == 4
+    assert json.loads((run / "warmstart" / "sft.json").read_text())["demos"]["episodes"] == 4
+    assert (run / "final" / "model.safetensors").is_file()
+
+
+def test_sdar_sft_is_a_command(capsys, tmp_path):
+    from sdar.cli import main
+
+    assert main(["sft", "--model", "tiny", "--episodes", "-3", "--out", str(tmp_path)]) == 2
+    assert "episodes" in capsys.readouterr().err
