@@ -119,12 +119,18 @@ def test_noise_free_demos_are_admissible_actions_that_win(real_tokenizer, thinki
 
 
 def test_noisy_demos_stay_admissible_and_are_flagged(real_tokenizer):
-    demos = demos_of(real_tokenizer, episodes=12, noise=0.3)
+    demos = demos_of(real_tokenizer, episodes=12, noise=0.3, keep_noisy=True)
     stats = demo_stats(demos)
     assert 0 < stats["noisy_turns"] < stats["turns"]
     replay_and_check(demos, thinking=False)
-    again = demos_of(real_tokenizer, episodes=12, noise=0.3)
+    again = demos_of(real_tokenizer, episodes=12, noise=0.3, keep_noisy=True)
     assert [d.response_ids for d in again] == [d.response_ids for d in demos]  # deterministic in the seed
+    # by default the noisy turns are dropped, but the expert turns after them keep the prompts they had
+    kept = demos_of(real_tokenizer, episodes=12, noise=0.3)
+    assert [d.prompt_ids for d in kept] == [d.prompt_ids for d in demos if not d.noisy]
+    after_noise = [d for prev, d in zip(demos, demos[1:]) if prev.noisy and d.task is prev.task]
+    assert after_noise and all(f"'{prev.action}']" in d.user_message
+                               for prev, d in zip(demos, demos[1:]) if prev.noisy and d.task is prev.task)
 
 
 def replay_and_check(demos, thinking):

@@ -10,13 +10,15 @@ history window (including what the history shows after a noisy action) and the s
   rollout sampler stops at the prompt format's stop string ("</action>"), so a sampled response ends
   with the tokens that complete it and never holds an EOS; an EOS in the target would teach a token
   the rollout never samples.
-- Noise: with probability `noise` a turn's action is replaced by a uniformly random *other* admissible
-  action, which is played in the environment too (the expert re-plans from the new state, so later
-  turns show recoveries). Noisy turns ARE trained on: the point of noise is a warm start that is good
-  but not perfect, and a label that is sometimes a random admissible action teaches exactly that — a
-  policy that keeps some mass on other admissible actions (room for GRPO's groups to differ) without
-  ever teaching a malformed or inadmissible answer. Each `Demo` carries `noisy`, so a caller can drop
-  them instead (that turns noise into DAgger-style recovery data and a stronger, less exploratory model).
+- Noise (DART-style): with probability `noise` a turn plays a uniformly random *other* admissible action
+  instead of the expert's, in the environment too, so the trajectory stays consistent and the expert
+  re-plans from the state it lands in. Noisy turns are NOT trained on (`keep_noisy=False`): only the
+  expert's corrective turns that follow them are. Measured here: the household expert is omniscient (it
+  walks straight to hidden objects), so a model cloned from clean demos guesses a location, lands in a
+  state the expert never visits, and loops (40 clean episodes gave 65% valid actions, 0% success).
+  Noise puts the expert in those states; training on the random labels themselves would only teach
+  a little uniform mass that evaluation at T = 0.4 sharpens away. The result stays imperfect anyway:
+  the model cannot see where objects are and must search. `keep_noisy=True` returns them, flagged.
 - Skills: a `skills_share` of the episodes is rendered with the privileged block of a context provider
   (default `skills_by_type`) inside the user turn, cut to its own token budget, by
   `sdar.teacher.privileged_renderer`: exactly the prompt the RL teacher (and Skill-GRPO's student) will
@@ -103,13 +105,14 @@ class DemoAgent(ModelAgent):
 def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int, max_turns: int, history: int,
                           thinking: bool, noise: float = 0.0, skills_share: float = 0.0, split: str = "train",
                           context: str = "skills_by_type", context_tokens: int = 512,
-                          max_prompt_tokens: int = 2048) -> list[Demo]:
+                          max_prompt_tokens: int = 2048, keep_noisy: bool = False) -> list[Demo]:
     """One `Demo` per expert turn of `episodes` tasks of `split` (task i: index seed·SEED_STRIDE + i).
 
     `skills_share` of the episodes (rounded, picked at random) carry the `context` provider's block in
     the prompt (`context_tokens` budget); each turn plays a random other admissible action instead of the
     expert's with probability `noise`. `max_prompt_tokens` is the rollout's student prompt budget (history
-    dropped oldest first above it). Turns the prompt format rejects are left out. Deterministic in `seed`.
+    dropped oldest first above it). Noisy turns are left out unless `keep_noisy`, and so are turns the
+    prompt format rejects. Deterministic in `seed`.
     """
     indices = [(seed * SEED_STRIDE + i) % spec.eval_seed_offset for i in range(episodes)]
     tasks = [spec.make_task(spec.task_seed(split, k)) for k in indices]
@@ -123,7 +126,7 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
     demos = []
     for traj in trajectories:
         for turn, noisy in zip(traj.turns, agent.noisy[id(traj.task)]):
-            if not turn.valid:  # an expert answer the format rejects would teach an invalid answer
+            if not turn.valid or (noisy and not keep_noisy):  # invalid: it would teach an invalid answer
                 continue
             demos.append(Demo(traj.task, turn.turn_index, turn.prompt, turn.prompt_ids, turn.response_ids,
                               turn.response_text, turn.action or "", noisy, id(traj.task) in skills_tasks,

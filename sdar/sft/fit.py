@@ -53,7 +53,7 @@ def sft(model, tokenizer, samples, *, epochs: int, lr: float, micro_batch_tokens
     device = next(model.parameters()).device
     rng = random.Random(seed)
     plans = [shuffled_micro_batches(samples, micro_batch_tokens, rng) for _ in range(epochs)]
-    total = sum(len(p) for p in plans)
+    total = max(sum(len(p) for p in plans), 1)
     trainable = [p for p in model.parameters() if p.requires_grad]  # all weights, or a LoRA adapter's
     optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: 1.0 - k / total)

@@ -37,7 +37,7 @@ class SFTOptions:
     lr: float = 5e-5
     """AdamW peak learning rate; it decays linearly to 0 over the run."""
     noise: float = 0.0
-    """Probability that a demo turn plays (and teaches) a random other admissible action."""
+    """Probability that a demo turn plays a random other admissible action (not trained on; the expert's recovery is)."""
     skills_share: float = 0.0
     """Share of episodes whose prompts carry the skills (teacher format), so the model learns to use them."""
     thinking: bool = False
@@ -131,7 +131,10 @@ def run_sft(o: SFTOptions) -> dict:
 
     t0 = time.perf_counter()
     demos = expert_demonstrations(spec, tokenizer, episodes=o.episodes, seed=o.seed, noise=o.noise,
-                                  skills_share=o.skills_share, **common)
+                                  skills_share=o.skills_share, keep_noisy=True, **common)
+    trained = [d for d in demos if not d.noisy]  # noisy turns shape later prompts but are not imitated
+    if not trained:
+        raise ConfigError(f"--noise {o.noise} leaves no expert turn to imitate; lower it or raise --episodes")
     held_out = expert_demonstrations(spec, tokenizer, episodes=o.gap_episodes, seed=0, split="eval", **common)
     timings["perf/demo_seconds"] = time.perf_counter() - t0
 
@@ -147,7 +150,7 @@ def run_sft(o: SFTOptions) -> dict:
     t0 = time.perf_counter()
     if o.lora_r:
         model = apply_lora(model, r=o.lora_r, alpha=o.lora_alpha, dropout=0.0, target_modules="all-linear")
-    epochs = sft(model, tokenizer, demos, epochs=o.epochs, lr=o.lr, micro_batch_tokens=o.micro_batch_tokens,
+    epochs = sft(model, tokenizer, trained, epochs=o.epochs, lr=o.lr, micro_batch_tokens=o.micro_batch_tokens,
                  seed=o.seed, progress=o.progress, weight_decay=o.weight_decay, amp_dtype=amp)
     if o.lora_r:
         model = model.merge_and_unload()
@@ -159,7 +162,8 @@ def run_sft(o: SFTOptions) -> dict:
     model.save_pretrained(out / "model", safe_serialization=True)
     tokenizer.save_pretrained(out / "model")
     record = {"options": dataclasses.asdict(o), "max_turns": max_turns, "history": history,
-              "device": str(device), "demos": demo_stats(demos), "epochs": epochs,
+              "device": str(device), "demos": {**demo_stats(demos), "trained_turns": len(trained)},
+              "epochs": epochs,
               "held_out": {"demos": demo_stats(held_out) if held_out else None, "before": before, "after": after},
               **timings}
     (out / "sft.json").write_text(json.dumps(record, indent=2) + "\n")
@@ -207,7 +211,7 @@ def cli_sft(args: list[str]) -> int:
     validate(options)
     record = run_sft(options)
     losses = ", ".join(f"{e['loss/sft']:.3f}" for e in record["epochs"])
-    print(f"sft written to {options.out} (model/, sft.json); demos {record['demos']['turns']} turns of "
+    print(f"sft written to {options.out} (model/, sft.json); trained on {record['demos']['trained_turns']} turns of "
           f"{record['demos']['episodes']} episodes; loss per epoch {losses}")
     return 0
 
