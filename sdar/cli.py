@@ -91,7 +91,7 @@ def resume_config(run_dir: str, overrides: dict[str, str]):
 def cmd_eval(args: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="sdar eval", description="Evaluate a policy on held-out tasks.")
     parser.add_argument("--env", default="household")
-    parser.add_argument("--policy", default="model", choices=("model", "expert", "random"))
+    parser.add_argument("--policy", default="model", choices=("model", "expert", "demo", "random"))
     parser.add_argument("--model", default="bundled", help="'bundled', 'tiny', or a local HF model directory")
     parser.add_argument("--episodes", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
@@ -142,8 +142,8 @@ def cmd_eval(args: list[str]) -> int:
 def make_eval_agent(a, stop_strings: tuple[str, ...] = ("</action>",)):
     from sdar.rollout.collect import ExpertAgent, ModelAgent, RandomAgent
 
-    if a.policy == "expert":
-        return ExpertAgent()
+    if a.policy in ("expert", "demo"):
+        return ExpertAgent(demo=a.policy == "demo")
     if a.policy == "random":
         return RandomAgent(a.seed)
     import torch

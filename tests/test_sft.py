@@ -19,19 +19,19 @@ from sdar.skills import SKILLS_HEADER as PRIVILEGED_HEADER
 from sdar.train.batch import build_micro_batch
 
 SPEC = get_env_spec("household")
-PROTOCOL = dict(max_turns=15, history=2)
+PROTOCOL = dict(max_turns=30, history=2)
 
 
 class ScriptedModelAgent(ModelAgent):
-    """A rollout agent with a real tokenizer and `ModelAgent.encode`, whose 'sampler' writes the expert's
-    action: the rollout side of the byte-identity check."""
+    """A rollout agent with a real tokenizer and `ModelAgent.encode`, whose 'sampler' writes the
+    demonstrator's action: the rollout side of the byte-identity check."""
 
     def __init__(self, tokenizer, thinking):
         super().__init__(None, tokenizer, temperature=0.0, max_new_tokens=0)
         self.thinking = thinking
 
     def act(self, prompts, observations, envs):
-        texts = [response_text(env.expert_action(), env.task.goal, thinking=self.thinking) for env in envs]
+        texts = [response_text(env.demo_action(), env.task.goal, thinking=self.thinking) for env in envs]
         return [(self.tokenizer(t, add_special_tokens=False)["input_ids"], t) for t in texts]
 
 
@@ -134,7 +134,8 @@ def test_noisy_demos_stay_admissible_and_are_flagged(real_tokenizer):
 
 
 def replay_and_check(demos, thinking):
-    """Replay each episode's actions in a fresh env: every response parses to an admissible action."""
+    """Replay each episode's actions in a fresh env: every response parses to an admissible action, the
+    demonstrator's own unless noisy."""
     envs, obs = {}, {}
     for d in demos:
         if d.task.seed not in envs:
@@ -143,7 +144,7 @@ def replay_and_check(demos, thinking):
         o = obs[d.task.seed]
         assert parse_action(d.response_text, o.admissible_actions, thinking=thinking) == d.action
         if not d.noisy:
-            assert d.action == envs[d.task.seed].expert_action()
+            assert d.action == envs[d.task.seed].demo_action()
         obs[d.task.seed] = envs[d.task.seed].step(d.action)
 
 

@@ -28,6 +28,12 @@ class Env(Protocol):
         """The expert's next action from the current state (always admissible)."""
         ...
 
+    def demo_action(self) -> str:
+        """The supervised warm start's demonstrator: an admissible action decided only from what the agent
+        observes (an omniscient expert's choices cannot be imitated from the prompt). Environments whose
+        expert already acts on observations alone return `expert_action()`."""
+        ...
+
 
 @dataclass(frozen=True)
 class EnvSpec:

@@ -204,6 +204,9 @@ class ProcessEnv:
     def expert_action(self) -> str:
         return self.call("expert_action")
 
+    def demo_action(self) -> str:
+        return self.call("demo_action")
+
     def call(self, method: str, *args: Any) -> Any:
         """Call a public method of the environment in the worker; its exceptions are re-raised here."""
         if self._closed.is_set():

@@ -70,13 +70,17 @@ class ModelAgent:
 
 
 class ExpertAgent:
-    """Plays the environment's own expert; for checking that tasks are solvable."""
+    """Plays the environment's own expert (`demo=True`: its warm-start demonstrator); for checking that
+    tasks are solvable and what a warm start imitates."""
+
+    def __init__(self, demo: bool = False):
+        self.demo = demo
 
     def encode(self, user_message: str, task: Task) -> list[int]:
         return []
 
     def act(self, prompts, observations, envs):
-        return [([], _as_response(env.expert_action())) for env in envs]
+        return [([], _as_response(env.demo_action() if self.demo else env.expert_action())) for env in envs]
 
 
 class RandomAgent:

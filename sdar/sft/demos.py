@@ -1,6 +1,9 @@
 """Expert demonstrations in exactly the rollout's format.
 
-The expert is played through `sdar.rollout.collect.run_episodes`, the loop the RL rollout uses, by an
+The environment's demonstrator (`Env.demo_action`: for household a searching agent that decides from
+what the prompt shows; the omniscient expert walks straight to hidden objects, and a model cloned from it
+guesses a location, lands where the expert never goes and loops: 40 such episodes gave 65% valid actions
+and 0% success) is played through `sdar.rollout.collect.run_episodes`, the loop the RL rollout uses, by an
 agent whose `encode` *is* `ModelAgent.encode` (inherited): prompts come from the same renderer, the same
 history window (including what the history shows after a noisy action) and the same chat template.
 
@@ -13,12 +16,9 @@ history window (including what the history shows after a noisy action) and the s
 - Noise (DART-style): with probability `noise` a turn plays a uniformly random *other* admissible action
   instead of the expert's, in the environment too, so the trajectory stays consistent and the expert
   re-plans from the state it lands in. Noisy turns are NOT trained on (`keep_noisy=False`): only the
-  expert's corrective turns that follow them are. Measured here: the household expert is omniscient (it
-  walks straight to hidden objects), so a model cloned from clean demos guesses a location, lands in a
-  state the expert never visits, and loops (40 clean episodes gave 65% valid actions, 0% success).
-  Noise puts the expert in those states; training on the random labels themselves would only teach
-  a little uniform mass that evaluation at T = 0.4 sharpens away. The result stays imperfect anyway:
-  the model cannot see where objects are and must search. `keep_noisy=True` returns them, flagged.
+  expert's corrective turns that follow them are, so the model sees how to recover from states its own
+  mistakes lead to; training on the random labels themselves would only teach a little uniform mass.
+  `keep_noisy=True` returns them, flagged.
 - Skills: a `skills_share` of the episodes is rendered with the privileged block of a context provider
   (default `skills_by_type`) inside the user turn, cut to its own token budget, by
   `sdar.teacher.privileged_renderer`: exactly the prompt the RL teacher (and Skill-GRPO's student) will
@@ -91,7 +91,7 @@ class DemoAgent(ModelAgent):
     def act(self, prompts, observations, envs):
         replies = []
         for obs, env in zip(observations, envs):
-            action = env.expert_action()
+            action = env.demo_action()
             others = [a for a in obs.admissible_actions if a != action]
             noisy = bool(others) and self.rng.random() < self.noise
             if noisy:

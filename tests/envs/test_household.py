@@ -21,6 +21,7 @@ import pytest
 from sdar.envs import get_env_spec
 from sdar.envs.household import HouseholdEnv, household_spec, make_household_task
 from sdar.envs.household.catalogue import OBJECTS, RECEPTACLES, kind, serves
+from sdar.envs.household.planner import searching_action
 from sdar.envs.household.world import CAPACITY, generate
 from sdar.types import Task
 
@@ -237,6 +238,43 @@ def test_expert_recovers_from_a_wrong_object_in_hand() -> None:
         if obs.done:
             break
     assert obs.won
+
+
+# ----- the warm start's demonstrator ----------------------------------------------------------------
+def test_demonstrator_decides_from_what_the_agent_sees() -> None:
+    """Emptying every receptacle but the one the agent stands at (all it can see this turn) never changes
+    the demonstrator's choice; the omniscient expert's first move goes where the object is instead."""
+    expert_differs = 0
+    for seed in range(200):
+        env = HouseholdEnv(_task(seed))
+        obs = env.reset()
+        while not obs.done:
+            blind = copy.deepcopy(env.game)
+            for receptacle in blind.contents:
+                if receptacle != blind.location:
+                    blind.contents[receptacle] = []
+            action = env.demo_action()
+            assert action in obs.admissible_actions
+            assert searching_action(blind) == action, seed
+            if env.game.location is None:
+                expert_differs += env.expert_action() != action
+            obs = env.step(action)
+    assert expert_differs > 100
+
+
+def test_demonstrator_wins_most_tasks_within_the_turn_limit() -> None:
+    wins, lengths = 0, []
+    for seed in range(EVAL_OFFSET, EVAL_OFFSET + 300):
+        env = HouseholdEnv(_task(seed))
+        obs = env.reset()
+        for turn in range(1, 31):
+            obs = env.step(env.demo_action())
+            if obs.done:
+                break
+        wins += obs.won
+        lengths.append(turn)
+    assert wins / 300 >= 0.95
+    assert sum(lengths) / 300 > 1.5 * 7  # searching takes clearly longer than walking straight there
 
 
 def test_random_policy_rarely_wins() -> None:

@@ -166,6 +166,10 @@ class AlfworldEnv:
             self._progress += 1
         return self._observe(self._state.feedback.strip())
 
+    def demo_action(self) -> str:
+        """The walkthrough expert (it knows where things are; a searching demonstrator is future work)."""
+        return self.expert_action()
+
     def expert_action(self) -> str:
         """The walkthrough's next unexecuted action if admissible, else "look" (see the module docstring)."""
         if self._state is None:

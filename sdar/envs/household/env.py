@@ -8,7 +8,7 @@ or rewards (the EnvSpec carries the reward protocol; the rollout applies it).
 from __future__ import annotations
 
 from sdar.envs.household.game import Game
-from sdar.envs.household.planner import expert_action
+from sdar.envs.household.planner import expert_action, searching_action
 from sdar.envs.household.world import generate
 from sdar.types import Observation, Task
 
@@ -41,6 +41,9 @@ class HouseholdEnv:
 
     def expert_action(self) -> str:
         return expert_action(self.game)
+
+    def demo_action(self) -> str:
+        return searching_action(self.game)
 
     def _observe(self, text: str) -> Observation:
         game = self.game

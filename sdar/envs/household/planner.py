@@ -110,3 +110,52 @@ def _look_step(game: Game) -> str:
     if game.location != lamp:
         return f"go to {lamp}"
     return f"use {LAMP}"
+
+
+def searching_action(game: Game) -> str:
+    """An imitable demonstrator: the next command decided only from what an agent sees this turn.
+
+    The omniscient expert walks straight to a hidden object, which no policy reading the prompt can
+    copy. This one knows the goal, what it holds (and whether it treated it, which the last turn said),
+    where it stands and what lies there, and the admissible list; it searches receptacles in the order
+    the room lists them, skipping the goal's kind (goal objects never start there), opening closed
+    ones, and wraps around. Not optimal, and over the turn limit on some tasks: a good, imperfect
+    teacher for a supervised warm start.
+    """
+    if game.done:
+        return "look"
+    goal, held, here = game.goal, game.holding, game.location
+    if held is not None and kind(held) != goal.object_kind:
+        return _put_down_here(game, held)
+    if held is None:
+        if here is not None and kind(here) != goal.receptacle_kind:
+            if game.closed(here):
+                return f"open {here}"
+            wanted = sorted((o for o in game.visible(here) if kind(o) == goal.object_kind), key=natural_key)
+            if wanted:
+                return f"take {wanted[0]} from {here}"
+        return f"go to {_next_receptacle(game, skip_kind=goal.receptacle_kind)}"
+    if goal.task_type == "look":  # hold the object, find the desklamp by the same sweep
+        return f"use {LAMP}" if here == game.world.lamp else f"go to {_next_receptacle(game)}"
+    adjective = game.goal_adjective()
+    if adjective is not None and not game.has(held, adjective):
+        verb, appliance_kind, _ = TREATMENTS[goal.task_type]
+        appliance = _first_of_kind(game, appliance_kind)
+        return f"go to {appliance}" if here != appliance else f"{verb} {held} with {appliance}"
+    return _deliver(game, held, _first_of_kind(game, goal.receptacle_kind))
+
+
+def _first_of_kind(game: Game, receptacle_kind: str | None) -> str:
+    return next(r for r in game.world.receptacles if kind(r) == receptacle_kind)
+
+
+def _next_receptacle(game: Game, skip_kind: str | None = None) -> str:
+    """The receptacle after the current one in the room's listed order (the first from the middle of
+    the room), wrapping around, skipping `skip_kind`."""
+    order = list(game.world.receptacles)
+    start = order.index(game.location) + 1 if game.location is not None else 0
+    for offset in range(len(order)):
+        candidate = order[(start + offset) % len(order)]
+        if candidate != game.location and kind(candidate) != skip_kind:
+            return candidate
+    raise AssertionError("a room always has a receptacle of another kind")  # unreachable

@@ -131,6 +131,10 @@ class SearchQAEnv:
         titles = dict.fromkeys(p.title for p in self.searches[-1][1]) if self.searches else {}
         return (f"<search>{self.question.question}</search>",) + tuple(f"<answer>{t}</answer>" for t in titles)
 
+    def demo_action(self) -> str:
+        """The expert: its searches follow the question's evidence chain."""
+        return self.expert_action()
+
     def expert_action(self) -> str:
         """The next search of the evidence chain; then the gold answer if every search surfaced its
         evidence, else `UNKNOWN` (so a retrieval miss costs the expert the episode)."""

@@ -108,6 +108,10 @@ class ShopEnv:
             self._click(found.group(1).lower())
         return self._observe()
 
+    def demo_action(self) -> str:
+        """The expert: it acts on the pages it sees."""
+        return self.expert_action()
+
     def expert_action(self) -> str:
         """Search with the instruction's type and attributes; open the first listed product whose reward
         can be 1 (or the target), paging on; fall back to searching the target's title; choose the
