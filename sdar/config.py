@@ -26,6 +26,7 @@ PRECISIONS = ("auto", "bf16", "fp32")
 CONTEXTS = ("skills_by_type", "skills_all", "skills_random", "skills_bm25", "sibling", "ground_truth")
 TEACHER_MODES = ("live", "ema", "frozen")
 ADV_ESTIMATORS = ("grpo", "rloo")
+SHARDINGS = ("none", "fsdp")
 
 
 class ConfigError(ValueError):
@@ -181,6 +182,8 @@ class TrainConfig:
     """Warn when the largest importance ratio of a step exceeds this."""
     warn_kl: float = 1.0
     """Warn when the KL to the reference exceeds this."""
+    shard: str = "none"
+    """Under torchrun: none (every rank holds the whole model) or fsdp (weights, gradients, optimizer state sharded)."""
 
 
 @dataclass(frozen=True)
@@ -335,6 +338,7 @@ def validate(cfg: RunConfig) -> None:
     _choice("loss.kl_estimator", cfg.loss.kl_estimator, KL_ESTIMATORS)
     _choice("model.precision", cfg.model.precision, PRECISIONS)
     _choice("teacher.context", cfg.teacher.context, CONTEXTS)
+    _choice("train.shard", cfg.train.shard, SHARDINGS)
     _positive(cfg, ["rollout.tasks_per_step", "rollout.group_size", "rollout.max_new_tokens",
                     "rollout.max_prompt_tokens", "optim.lr", "optim.micro_batch_tokens", "train.steps",
                     "train.eval_episodes", "teacher.context_tokens"])
@@ -349,6 +353,7 @@ def validate(cfg: RunConfig) -> None:
     _positive(cfg, ["lora.r", "lora.dropout"], allow_zero=True)
     if cfg.lora.r and cfg.teacher.mode == "ema":
         raise ConfigError("--teacher.mode ema needs a full copy of the weights; it is not supported with --lora.r")
+    _check_sharding(cfg)
     _positive(cfg, ["train.keep_checkpoints", "train.max_bad_steps"])
     if not 0 <= cfg.teacher.ema_decay < 1:
         raise ConfigError(f"--teacher.ema_decay: must be in [0, 1), got {cfg.teacher.ema_decay}")
@@ -366,6 +371,17 @@ def validate(cfg: RunConfig) -> None:
     problem = check_trackers(tracker_names(cfg))
     if problem:
         raise ConfigError(f"--log.to: {problem}")
+
+
+def _check_sharding(cfg: RunConfig) -> None:
+    if cfg.train.shard != "fsdp":
+        return
+    if cfg.lora.r:
+        raise ConfigError("--train.shard fsdp is not supported with --lora.r: LoRA's gradients and optimizer state "
+                          "are already small, so plain data-parallel (--train.shard none) loses nothing")
+    if cfg.teacher.mode == "ema":
+        raise ConfigError("--train.shard fsdp is not supported with --teacher.mode ema (its copy is not sharded); "
+                          "use --teacher.mode live or frozen")
 
 
 def tracker_names(cfg: RunConfig) -> list[str]:

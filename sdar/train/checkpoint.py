@@ -47,19 +47,22 @@ def checkpoint_dirs(run_dir: Path) -> list[Path]:
 
 
 def save_checkpoint(run_dir: Path, step: int, *, model, tokenizer, optimizer, sampler_states: list[torch.Tensor],
-                    ema_model=None, keep: int = 2) -> Path:
-    """Write checkpoint `step` atomically; `sampler_states` holds every rank's sampling generator state."""
+                    ema_model=None, keep: int = 2, model_state: dict | None = None,
+                    optimizer_state: dict | None = None) -> Path:
+    """Write checkpoint `step` atomically; `sampler_states` holds every rank's sampling generator state.
+    `model_state` and `optimizer_state`, when given, replace the model's and optimizer's own state dicts
+    (under FSDP those hold only this rank's shards; `Dist.model_state` gathers the whole ones)."""
     root = Path(run_dir) / CHECKPOINTS
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:06d}"
     tmp = root / f".tmp_step_{step:06d}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        model.save_pretrained(tmp / "model", safe_serialization=True)
+        model.save_pretrained(tmp / "model", safe_serialization=True, state_dict=model_state)
         tokenizer.save_pretrained(tmp / "model")
         if ema_model is not None:
             save_model(ema_model, tmp / "ema.safetensors")  # handles tied (shared) weights
-        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        torch.save(optimizer.state_dict() if optimizer_state is None else optimizer_state, tmp / "optimizer.pt")
         rng = {"sampler" if r == 0 else f"sampler_rank{r}": state for r, state in enumerate(sampler_states)}
         save_file({**rng, "torch": torch.get_rng_state()}, tmp / "rng.safetensors")
         (tmp / "state.json").write_text(json.dumps({"step": step}))

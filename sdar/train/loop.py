@@ -82,7 +82,7 @@ def train(cfg: RunConfig, *, progress: bool = True, resume: bool = False) -> Pat
     out = Path(cfg.train.out)
     resumed = load_latest(out) if resume else None
     device = pick_device(cfg.model.device)
-    dist = Dist.from_env(device)
+    dist = Dist.from_env(device, shard=cfg.train.shard)
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(to_json(cfg))
@@ -107,6 +107,8 @@ def _train(cfg: RunConfig, spec, out: Path, resumed: Resumed | None, progress: b
     torch.manual_seed(cfg.train.seed)
     amp = autocast_dtype(cfg.model.precision, device)
     model, tokenizer, frozen, ema = build_models(cfg, algo, device, resumed)
+    for m in {id(m): m for m in (model, frozen) if m is not None}.values():
+        dist.shard_model(m)  # FSDP only (config rules out LoRA and the EMA teacher with it)
     lora = cfg.lora.r > 0
     teacher_model = {"live": model, "frozen": frozen, "ema": ema}[cfg.teacher.mode]
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -120,7 +122,8 @@ def _train(cfg: RunConfig, spec, out: Path, resumed: Resumed | None, progress: b
                        generator=torch.Generator(device).manual_seed(cfg.train.seed + 7919 * dist.rank))
     first = 1
     if resumed:
-        first = restore(resumed, out, optimizer=optimizer, generator=agent.generator, ema_model=ema, dist=dist)
+        first = restore(resumed, out, model=model, optimizer=optimizer, generator=agent.generator, ema_model=ema,
+                        dist=dist)
     G = cfg.rollout.group_size
     files = RunFiles(out, cfg, append=resumed is not None) if dist.main else None
     bad_streak = 0
@@ -135,10 +138,11 @@ def _train(cfg: RunConfig, spec, out: Path, resumed: Resumed | None, progress: b
         generate_before, tokens_before = agent.generate_seconds, agent.generated_tokens
         mine = dist.shard(list(enumerate(step_tasks(spec, cfg.train.seed, step, cfg.rollout.tasks_per_step))))
         model.eval()
-        trajectories = run_episodes(agent, [t for _, t in mine for _ in range(G)],
-                                    [g for g, _ in mine for _ in range(G)], spec,
-                                    max_turns=max_turns, history=history, thinking=cfg.rollout.thinking,
-                                    max_prompt_tokens=cfg.rollout.max_prompt_tokens)
+        with dist.full_weights(model):  # under FSDP: episodes end at different turns on different ranks
+            trajectories = run_episodes(agent, [t for _, t in mine for _ in range(G)],
+                                        [g for g, _ in mine for _ in range(G)], spec,
+                                        max_turns=max_turns, history=history, thinking=cfg.rollout.thinking,
+                                        max_prompt_tokens=cfg.rollout.max_prompt_tokens)
         samples = samples_from(trajectories)
         timings["perf/generate_seconds"] = agent.generate_seconds - generate_before
         timings["perf/generated_tokens"] = float(agent.generated_tokens - tokens_before)
@@ -159,14 +163,14 @@ def _train(cfg: RunConfig, spec, out: Path, resumed: Resumed | None, progress: b
             for mb in mbs:
                 check_loss_mask(mb, samples)
         if algo.needs_teacher:
-            with adapter_off(model, lora and cfg.teacher.mode == "frozen"):
+            with adapter_off(model, lora and cfg.teacher.mode == "frozen"), dist.full_weights(teacher_model):
                 score_teacher(teacher_model, mbs, amp_dtype=amp, check=cfg.train.check_masks)
         timings["perf/teacher_seconds"] = time.perf_counter() - t0
 
         # 3. reference log-probs
         t0 = time.perf_counter()
         if cfg.loss.kl_coef > 0 and cfg.loss.kl_estimator != "none":
-            with adapter_off(model, lora):
+            with adapter_off(model, lora), dist.full_weights(frozen):
                 score_reference(frozen, mbs, amp_dtype=amp)
         timings["perf/reference_seconds"] = time.perf_counter() - t0
 
@@ -190,11 +194,13 @@ def _train(cfg: RunConfig, spec, out: Path, resumed: Resumed | None, progress: b
                   **split_token_stats(samples, per_row), **timings,
                   "distill/beta": scalars.beta, "distill/coef": scalars.distill_coef}
         record["perf/step_seconds"] = time.perf_counter() - t_start
-        if dist.main and should_eval(cfg, step):
-            record.update(run_eval(cfg, spec, model, tokenizer, amp, device, step, max_turns, history))
-            if algo.skills_in_student:
-                record.update(run_eval(cfg, spec, model, tokenizer, amp, device, step, max_turns, history,
-                                       with_skills=True))
+        if should_eval(cfg, step):
+            with dist.full_weights(model):  # every rank gathers (FSDP), then rank 0 evaluates alone
+                if dist.main:
+                    record.update(run_eval(cfg, spec, model, tokenizer, amp, device, step, max_turns, history))
+                if dist.main and algo.skills_in_student:
+                    record.update(run_eval(cfg, spec, model, tokenizer, amp, device, step, max_turns, history,
+                                           with_skills=True))
         if files:
             files.write(record, sample_records(step, trajectories, samples, advantages, per_row, tokenizer,
                                                cfg.train.sample_trajectories))
@@ -209,13 +215,17 @@ def _train(cfg: RunConfig, spec, out: Path, resumed: Resumed | None, progress: b
                                    f"skipped (last at step {step}); lower --optim.lr or resume from the last "
                                    "checkpoint with --resume")
         sampler_states = dist.gather(agent.generator.get_state())
-        if dist.main and (step == cfg.train.steps or (cfg.train.save_every and step % cfg.train.save_every == 0)):
-            save_checkpoint(out, step, model=model, tokenizer=tokenizer, optimizer=optimizer,
-                            sampler_states=sampler_states, ema_model=ema, keep=cfg.train.keep_checkpoints)
+        if step == cfg.train.steps or (cfg.train.save_every and step % cfg.train.save_every == 0):
+            model_state, optimizer_state = dist.model_state(model), dist.optimizer_state(model, optimizer)
+            if dist.main:
+                save_checkpoint(out, step, model=model, tokenizer=tokenizer, optimizer=optimizer,
+                                sampler_states=sampler_states, ema_model=ema, keep=cfg.train.keep_checkpoints,
+                                model_state=model_state, optimizer_state=optimizer_state)
         dist.barrier()
+    model_state = dist.model_state(model)  # FSDP: gathered from every rank; None: the model's own
     if files:
         files.close()
-        model.save_pretrained(out / "final", safe_serialization=True)
+        model.save_pretrained(out / "final", safe_serialization=True, state_dict=model_state)
         tokenizer.save_pretrained(out / "final")
     dist.barrier()
     return out
@@ -257,9 +267,9 @@ def build_models(cfg: RunConfig, algo, device, resumed: Resumed | None):
     return model, tokenizer, frozen, ema
 
 
-def restore(resumed: Resumed, out: Path, *, optimizer, generator, ema_model, dist: Dist) -> int:
+def restore(resumed: Resumed, out: Path, *, model, optimizer, generator, ema_model, dist: Dist) -> int:
     """Load optimizer, random and EMA states; cut the logs back to the checkpoint. Returns the next step."""
-    optimizer.load_state_dict(resumed.optimizer_state)
+    dist.load_optimizer_state(model, optimizer, resumed.optimizer_state)
     key = "sampler" if dist.rank == 0 else f"sampler_rank{dist.rank}"
     if key not in resumed.rng:
         raise CheckpointError(f"checkpoint {resumed.model_dir.parent} has no sampler state for rank {dist.rank}; "

@@ -22,7 +22,7 @@ from sdar.losses import (aggregate, gated_distill_loss, kl_penalty, masked_mean,
 from sdar.scoring import response_logprobs
 from sdar.teacher import check_alignment
 from sdar.train.batch import MicroBatch
-from sdar.train.distributed import Dist
+from sdar.train.distributed import Dist, full_tensor
 
 
 @dataclass(frozen=True)
@@ -108,14 +108,17 @@ def update(model, optimizer, mbs: list[MicroBatch], loss: LossConfig, algo: Algo
            grad_clip: float, amp_dtype, dist: Dist = Dist()):
     """One optimizer step over all micro-batches (of every rank). Returns (scalar metrics, per-row token stats).
 
-    Weights are shares of the global token (or row) count, and gradients are summed across ranks, so the
-    step equals one pass over the whole batch. A non-finite loss or gradient skips the optimizer step
-    (reported as `perf/skipped_step`)."""
+    Weights are shares of the global token (or row) count, and gradients are summed across ranks (by FSDP
+    during backward under `--train.shard fsdp`, else by `Dist.sum_gradients`), so the step equals one pass
+    over the whole batch. A non-finite loss or gradient skips the optimizer step (`perf/skipped_step`)."""
     optimizer.zero_grad(set_to_none=True)
     seq_mode = loss.agg != "token-mean"
     total_units = dist.sum(sum(mb.loss_mask.shape[0] if seq_mode else mb.num_tokens for mb in mbs))
     sums: dict[str, float] = {}
     per_row: dict[int, dict[str, torch.Tensor]] = {}
+    # Under FSDP every rank runs as many forward/backward passes as the busiest one (gathers are collectives).
+    for _ in range(max(dist.gather(len(mbs))) - len(mbs) if dist.fsdp else 0):
+        idle_pass(model, amp_dtype=amp_dtype)
     for mb in mbs:
         weight = (mb.loss_mask.shape[0] if seq_mode else mb.num_tokens) / max(total_units, 1)
         logprobs, entropy = response_logprobs(model, mb.input_ids, mb.attention_mask, mb.n,
@@ -130,7 +133,7 @@ def update(model, optimizer, mbs: list[MicroBatch], loss: LossConfig, algo: Algo
     trainable = [p for p in model.parameters() if p.requires_grad]
     dist.sum_gradients(trainable)
     sums = combine_ranks(dist.gather(sums))
-    grad_norm = torch.nn.utils.clip_grad_norm_(trainable, grad_clip if grad_clip > 0 else math.inf)
+    grad_norm = full_tensor(torch.nn.utils.clip_grad_norm_(trainable, grad_clip if grad_clip > 0 else math.inf))
     finite = bool(torch.isfinite(grad_norm)) and all(math.isfinite(v) for v in sums.values())
     if finite:
         optimizer.step()
@@ -139,6 +142,14 @@ def update(model, optimizer, mbs: list[MicroBatch], loss: LossConfig, algo: Algo
     sums["perf/grad_norm"] = float(grad_norm)
     sums["perf/skipped_step"] = 0.0 if finite else 1.0
     return sums, per_row
+
+
+def idle_pass(model, *, amp_dtype) -> None:
+    """A forward and backward through every weight that adds exactly zero to every gradient: under FSDP, a
+    rank with fewer micro-batches than another runs it so that it joins each block's gather and reduction."""
+    ids = torch.zeros((1, 2), dtype=torch.long, device=model.device)  # (1, 2): any token id will do
+    logprobs, _ = response_logprobs(model, ids, torch.ones_like(ids), 1, amp_dtype=amp_dtype)
+    (logprobs.sum() * 0.0).backward()
 
 
 def combine_ranks(per_rank: list[dict[str, float]]) -> dict[str, float]:
