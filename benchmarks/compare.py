@@ -8,6 +8,9 @@ per method) and compare.png (held-out success and the teacher gap over steps, by
 Figure 1 analogue).
 
     python benchmarks/compare.py --model runs/warmstart/model --seeds 0 1 2 --steps 20
+
+With `--jobs N` the runs go to N worker processes at a time (each run is one process either way, so
+results do not depend on N); on a 2-core CPU keep N = 1, on a GPU several share the device.
 """
 
 from __future__ import annotations
@@ -16,40 +19,69 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
 
 
-def train_one(algo: str, seed: int, args, out: Path) -> list[dict]:
+def config(algo: str, seed: int, args, out: Path):
     from sdar.config import build_config
-    from sdar.train.loop import train
 
     overrides = {"model.path": args.model, "env.name": args.env, "loss.algo": algo, "train.seed": str(seed),
                  "train.steps": str(args.steps), "train.eval_every": str(args.eval_every),
                  "train.eval_episodes": str(args.eval_episodes), "train.out": str(out),
                  "rollout.tasks_per_step": str(args.tasks), "rollout.group_size": str(args.group),
                  "env.max_turns": str(args.max_turns), "optim.lr": str(args.lr)}
-    train(build_config(args.preset, overrides), progress=False)
+    return build_config(args.preset, overrides)
+
+
+def train_one(algo: str, seed: int, args, out: Path) -> list[dict]:
+    from sdar.train.loop import train
+
+    train(config(algo, seed, args, out), progress=False)
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
-def vanilla(seed: int, args) -> float:
-    import torch
+def vanilla(seed: int, args, out: Path) -> float:
+    """The starting model, evaluated exactly as the trained runs' final evaluation (same tasks, same
+    sampling stream), so the comparison is paired."""
+    from sdar.config import env_spec_for
+    from sdar.models import autocast_dtype, load_model, pick_device
+    from sdar.train.loop import protocol, run_eval
 
-    from sdar.envs import get_env_spec
-    from sdar.evaluate import evaluate
-    from sdar.models import load_model
-    from sdar.rollout.collect import ModelAgent
+    cfg = config("grpo", seed, args, out)
+    spec, device = env_spec_for(cfg), pick_device(cfg.model.device)
+    model, tokenizer = load_model(cfg.model.path, device)
+    max_turns, history = protocol(cfg, spec)
+    result = run_eval(cfg, spec, model, tokenizer, autocast_dtype(cfg.model.precision, device), device,
+                      cfg.train.steps, max_turns, history)
+    return result["eval/success_rate"]
 
-    spec = get_env_spec(args.env)
-    model, tokenizer = load_model(args.model)
-    agent = ModelAgent(model, tokenizer, temperature=0.4, max_new_tokens=32,
-                       generator=torch.Generator().manual_seed(seed))
-    summary, _ = evaluate(agent, spec, episodes=args.eval_episodes, max_turns=args.max_turns, history=spec.history,
-                          thinking=False)
-    return summary["success_rate"]
+
+def one_run(algo: str, seed: int, args, out: Path) -> dict:
+    """The final held-out success and the curves of one (method, seed)."""
+    if algo == "vanilla":
+        return {"final_success": vanilla(seed, args, out), "curves": {}}
+    records = train_one(algo, seed, args, out)
+    finals = curve(records, "eval/success_rate")
+    return {"final_success": finals[-1][1],
+            "curves": {k: curve(records, k) for k in ("eval/success_rate", "rollout/success_rate",
+                                                      "distill/teacher_gap_mean", "distill/gate_mean")}}
+
+
+def run_in_process(algo: str, seed: int, args, out: Path) -> dict:
+    """One run in a fresh process (`--one`), so runs can share a machine and never share state."""
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, __file__, "--one", algo, str(seed), *args.argv]
+    with open(out / "stdout.log", "w") as log:
+        done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        raise RuntimeError(f"{algo} seed {seed} failed (exit {done.returncode}); see {out / 'stdout.log'}")
+    return json.loads((out / "result.json").read_text())
 
 
 def curve(records: list[dict], key: str) -> list[tuple[int, float]]:
@@ -71,17 +103,23 @@ def plot(runs: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for algo, by_seed in runs.items():
-        for key, ax in (("eval/success_rate", axes[0]), ("distill/teacher_gap_mean", axes[1])):
+    panels = {"eval/success_rate": "held-out success, no skills", "rollout/success_rate": "rollout success (train)",
+              "distill/teacher_gap_mean": "teacher gap Δ", "distill/gate_mean": "gate mean"}
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
+    for (key, title), ax in zip(panels.items(), axes.flat):
+        for algo, by_seed in runs.items():
+            if algo == "vanilla":
+                if key == "eval/success_rate":
+                    level = statistics.mean(run["final_success"] for run in by_seed.values())
+                    ax.axhline(level, color="grey", linestyle="--", label="vanilla (start)")
+                continue
             curves = [dict(run["curves"].get(key, [])) for run in by_seed.values()]
             steps = sorted(set.intersection(*(set(c) for c in curves))) if curves and all(curves) else []
             if steps:
                 ax.plot(steps, [statistics.mean(c[s] for c in curves) for s in steps], label=algo, marker="o")
-    axes[0].set(title="held-out success (mean over seeds)", xlabel="step")
-    axes[1].set(title="teacher gap Δ (mean over seeds)", xlabel="step")
-    for ax in axes:
-        ax.legend()
+        ax.set(title=f"{title} (mean over seeds)", xlabel="step")
+        if ax.lines:
+            ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -101,32 +139,61 @@ def main() -> None:
     parser.add_argument("--max-turns", type=int, default=10)
     parser.add_argument("--lr", type=float, default=1e-5)
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time, each in its own process")
+    parser.add_argument("--one", nargs=2, metavar=("ALGO", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.argv = list(sys.argv[1:])
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     out = Path(args.out)
+    if args.one:
+        algo, seed = args.one[0], int(args.one[1])
+        run_dir = out / "runs" / f"{algo}_seed{seed}"
+        (run_dir / "result.json").write_text(json.dumps(one_run(algo, seed, args, run_dir)))
+        return
+    # interleaved (seed-major), so a slow patch of the machine hits every method alike
+    pairs = [(algo, seed) for seed in args.seeds for algo in args.algos]
     runs: dict[str, dict] = {}
-    for seed in args.seeds:
-        for algo in args.algos:  # interleaved, so a slow patch of the machine hits every method alike
-            if algo == "vanilla":
-                runs.setdefault(algo, {})[seed] = {"final_success": vanilla(seed, args), "curves": {}}
-                continue
-            records = train_one(algo, seed, args, out / "runs" / f"{algo}_seed{seed}")
-            finals = curve(records, "eval/success_rate")
-            runs.setdefault(algo, {})[seed] = {
-                "final_success": finals[-1][1],
-                "curves": {k: curve(records, k) for k in ("eval/success_rate", "rollout/success_rate",
-                                                          "distill/teacher_gap_mean", "distill/gate_mean")}}
-    table = summarize(runs)
-    command = " ".join(["python", "benchmarks/compare.py"] + sys.argv[1:])
+    started = time.perf_counter()
+
+    def finished(pair, result) -> None:  # results are written as runs finish, so a cut-off run keeps them
+        runs.setdefault(pair[0], {})[pair[1]] = result
+        write(runs, out, complete=sum(len(v) for v in runs.values()) == len(pairs),
+              seconds=time.perf_counter() - started)
+
+    if args.jobs > 1:
+        with ThreadPoolExecutor(args.jobs) as pool:
+            futures = {pool.submit(run_in_process, a, s, args, out / "runs" / f"{a}_seed{s}"): (a, s) for a, s in pairs}
+            for future in as_completed(futures):
+                finished(futures[future], future.result())
+    else:
+        for algo, seed in pairs:
+            finished((algo, seed), one_run(algo, seed, args, out / "runs" / f"{algo}_seed{seed}"))
+    print((out / "compare.md").read_text())
+
+
+def machine() -> str:
+    import platform
+
+    import torch
+
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU, {os.cpu_count()} cores"
+    return f"{device}; torch {torch.__version__}; Python {platform.python_version()}"
+
+
+def write(runs: dict, out: Path, *, complete: bool, seconds: float) -> None:
+    ordered = {algo: dict(sorted(by_seed.items())) for algo, by_seed in runs.items()}
+    table = summarize(ordered)
+    command = " ".join(["python", "benchmarks/compare.py", *sys.argv[1:]])
     out.mkdir(parents=True, exist_ok=True)
-    (out / "compare.json").write_text(json.dumps({"command": command, "table": table, "runs": runs}, indent=2))
-    lines = [f"`{command}`", "", "| method | held-out success, mean ± std | per seed |", "|---|---|---|"]
+    record = {"command": command, "machine": machine(), "complete": complete, "wall_seconds": round(seconds),
+              "table": table, "runs": ordered}
+    (out / "compare.json").write_text(json.dumps(record, indent=2))
+    lines = [f"`{command}`", "", f"{machine()}; {seconds / 60:.0f} min" + ("" if complete else " (INCOMPLETE)"), "",
+             "| method | held-out success, mean ± std | per seed |", "|---|---|---|"]
     lines += [f"| {a} | {100 * t['mean']:.1f} ± {100 * t['std']:.1f} | "
               f"{', '.join(f'{100 * x:.0f}' for x in t['seeds'])} |" for a, t in table.items()]
     (out / "compare.md").write_text("\n".join(lines) + "\n")
-    plot(runs, out / "compare.png")
-    print("\n".join(lines))
-
+    plot(ordered, out / "compare.png")
 
 if __name__ == "__main__":
     main()
