@@ -184,6 +184,32 @@ def test_expert_wins_sampled_valid_seen_games(spec, capsys) -> None:
                     f"reset {_stats(resets)} (first includes the engine import); step {_stats(steps)}")
 
 
+def test_demonstrator_searches_and_wins_most_sampled_valid_seen_games(spec, capsys) -> None:
+    """The warm start's demonstrator plays from what the prompt shows: its first move is the first listed
+    receptacle (not the walkthrough's), every action is admissible, and it still wins most games."""
+    from sdar.envs.alfworld.searcher import listed_receptacles
+
+    wins, lengths, tasks = 0, [], _sample(spec)
+    for task in tasks:
+        env = spec.make_env(task)
+        obs = env.reset()
+        listed = listed_receptacles(obs.text)
+        first = env.demo_action()
+        assert first in (f"go to {r}" for r in listed[:3])  # the first listed one not of the goal's kind
+        turns = 0
+        while not obs.done and turns < spec.max_turns:
+            action = env.demo_action()
+            assert action in obs.admissible_actions, (task.privileged["game_file"], action)
+            obs = env.step(action)
+            turns += 1
+        wins += obs.won
+        lengths.append(turns)
+        env.close()
+    _report(capsys, f"demonstrator won {wins}/{len(tasks)} valid_seen games in <= {spec.max_turns} turns; "
+                    f"turns median {sorted(lengths)[len(lengths) // 2]}, max {max(lengths)}")
+    assert wins >= 0.75 * len(tasks)
+
+
 def test_reset_is_repeatable_and_the_expert_recovers_or_looks(spec, capsys) -> None:
     task = spec.make_task(EVAL + 0)
     env = spec.make_env(task)
@@ -287,3 +313,25 @@ def test_missing_data_is_one_clear_cli_line(capsys, tmp_path) -> None:
     assert main(["train", "--preset", "tiny", "--env", "alfworld", "--env.data", str(tmp_path / "none")]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "ALFWORLD_DATA" in err and "alfworld-download" in err
+
+
+@pytest.mark.slow
+def test_warm_start_on_train_games_gives_valid_actions_and_some_success_on_valid_seen(spec, tmp_path, capsys):
+    """The warm start's acceptance on real ALFWorld: `sdar sft` on train games with the searching
+    demonstrator, then `sdar eval` on valid_seen. Hours on a 2-core CPU; minutes on a GPU."""
+    import json
+
+    from sdar.cli import main
+    from sdar.sft.run import SFTOptions, run_sft
+
+    record = run_sft(SFTOptions(env="alfworld", data=str(DATA), model="bundled", out=str(tmp_path / "warm"),
+                                progress=False))
+    assert record["demos"]["episodes_won"] >= 0.75 * record["demos"]["episodes"]
+    capsys.readouterr()
+    assert main(["eval", "--env", "alfworld", "--data", str(DATA), "--split", "valid_seen", "--model",
+                 str(tmp_path / "warm" / "model"), "--episodes", "24", "--workers", "2", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    _report(capsys, f"after the warm start: success {summary['success_rate']:.2f}, "
+                    f"valid actions {summary['valid_action_rate']:.3f}, per type {summary['per_type']}")
+    assert summary["valid_action_rate"] > 0.9
+    assert 0.1 <= summary["success_rate"] <= 0.7

@@ -7,7 +7,9 @@ shows `Task.goal` separately) and the TextWorld banner, and "help" is never offe
 
 The expert replays the game's walkthrough: it returns the walkthrough's next unexecuted action (the
 count of its actions the agent has executed in order) when that action is admissible, else "look".
-It never replans, so once the agent has deviated it may not finish the game.
+It never replans, so once the agent has deviated it may not finish the game. The warm start's
+demonstrator (`demo_action`) is `searcher.Searcher` instead: it searches the room from what the prompt
+shows, which a model can imitate.
 
 Engine facts this module works around (alfworld 0.4.2 / TextWorld 1.7.0):
 - each `PddlEnv` loads its own copy of the 33 MB fast-downward library and never unloads it (unloading
@@ -34,6 +36,7 @@ import weakref
 from pathlib import Path
 
 from sdar.envs.alfworld.data import ENV_NAME, GOAL_PREFIX, parse_walkthrough
+from sdar.envs.alfworld.searcher import Searcher, goal_from_walkthrough
 from sdar.types import Observation, Task
 
 FALLBACK_ACTION = "look"  # always admissible, changes nothing
@@ -137,6 +140,7 @@ class AlfworldEnv:
         self._state = None
         self._walkthrough: tuple[str, ...] = ()
         self._progress = 0  # walkthrough actions executed in order so far
+        self._searcher: Searcher | None = None
 
     def reset(self) -> Observation:
         with _engine_call():
@@ -154,7 +158,12 @@ class AlfworldEnv:
             self._state = self._engine.reset()
         self._walkthrough = parse_walkthrough(self._state.get("extra.walkthrough") or [])
         self._progress = 0
-        return self._observe(initial_text(self._state.feedback))
+        first = initial_text(self._state.feedback)
+        try:
+            self._searcher = Searcher(goal_from_walkthrough(self._walkthrough), first)
+        except ValueError:  # a walkthrough that takes nothing: the demonstrator falls back to it
+            self._searcher = None
+        return self._observe(first)
 
     def step(self, action: str) -> Observation:
         if self._state is None:
@@ -164,11 +173,18 @@ class AlfworldEnv:
             self._state, _, _ = self._engine.step(action)
         if self._progress < len(self._walkthrough) and action == self._walkthrough[self._progress]:
             self._progress += 1
-        return self._observe(self._state.feedback.strip())
+        feedback = self._state.feedback.strip()
+        if self._searcher is not None:
+            self._searcher.observe(action, feedback)
+        return self._observe(feedback)
 
     def demo_action(self) -> str:
-        """The walkthrough expert (it knows where things are; a searching demonstrator is future work)."""
-        return self.expert_action()
+        """The searching demonstrator (`sdar.envs.alfworld.searcher`): decided from what the prompt shows."""
+        if self._state is None:
+            raise RuntimeError("call reset() before demo_action()")
+        if self._searcher is None:
+            return self.expert_action()
+        return self._searcher.action(tuple(a for a in self._state["admissible_commands"] if a not in HIDDEN_ACTIONS))
 
     def expert_action(self) -> str:
         """The walkthrough's next unexecuted action if admissible, else "look" (see the module docstring)."""

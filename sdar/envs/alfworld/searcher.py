@@ -1,0 +1,141 @@
+"""An imitable ALFWorld demonstrator: it searches the room as the prompt shows it, where the walkthrough
+walks straight to the hidden object.
+
+What it may know is what the agent knows: the goal (its object kind, where it must end up, the treatment
+or the desklamp, read from the walkthrough only as kinds), the receptacles listed by the first
+observation, where it stands, what it holds, and this turn's admissible actions. It visits receptacles
+in the listed order, skipping the goal receptacle's kind, opens closed ones, takes the first instance
+of the goal kind it is offered, treats it at the first appliance of the right kind, and moves it to the
+first receptacle of the goal kind (for two objects: the same one). It is driven by `step`'s feedback, so
+an action it did not choose (noise, a model) is tracked too. Pure logic: no engine, no game files.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_LISTED = re.compile(r"you see (.*)\.", re.IGNORECASE)
+_TREAT = ("heat", "cool", "clean")
+
+
+def kind(name: str) -> str:
+    """'alarmclock 2' -> 'alarmclock'."""
+    return name.rsplit(" ", 1)[0]
+
+
+@dataclass(frozen=True)
+class Goal:
+    object_kind: str
+    target_kind: str | None  # None: a look task (the desklamp decides)
+    treatment: tuple[str, str] | None  # (verb, appliance kind)
+    count: int  # objects to place: 2 for pick_two
+
+
+def goal_from_walkthrough(walkthrough: tuple[str, ...]) -> Goal:
+    """The goal as kinds, read from the walkthrough's take/treat/move/use commands."""
+    takes = [a for a in walkthrough if a.startswith("take ")]
+    if not takes:
+        raise ValueError(f"walkthrough takes nothing: {walkthrough!r}")
+    object_kind = kind(takes[0][len("take "):].split(" from ")[0])
+    moves = [a.split(" to ", 1)[1] for a in walkthrough if a.startswith("move ")]
+    treat = next((a for a in walkthrough if a.split(" ", 1)[0] in _TREAT), None)
+    treatment = (treat.split(" ", 1)[0], kind(treat.split(" with ", 1)[1])) if treat else None
+    return Goal(object_kind, kind(moves[-1]) if moves else None, treatment, max(len(moves), 1))
+
+
+def listed_receptacles(first_observation: str) -> list[str]:
+    """'... you see a cabinet 1, a cabinet 2, and a toaster 1.' -> ['cabinet 1', 'cabinet 2', 'toaster 1']."""
+    found = _LISTED.search(first_observation)
+    if not found:
+        return []
+    items = re.split(r",\s*(?:and\s+)?|\s+and\s+", found.group(1))
+    return [re.sub(r"^(a|an)\s+", "", item.strip()) for item in items if item.strip()]
+
+
+class Searcher:
+    """The demonstrator's memory of one episode; `observe` after every step, `action` for the next one."""
+
+    def __init__(self, goal: Goal, first_observation: str) -> None:
+        self.goal = goal
+        self.receptacles = listed_receptacles(first_observation)
+        self.here: str | None = None
+        self.holding: str | None = None
+        self.treated = False
+        self.placed = 0
+        self.target: str | None = None  # where the first object went (pick_two: the second follows)
+
+    def observe(self, action: str, feedback: str) -> None:
+        """Update from an executed action and the engine's answer (an action that did nothing changes nothing)."""
+        if feedback.startswith("Nothing happens"):
+            return
+        verb = action.split(" ", 1)[0]
+        if verb == "go" and action.startswith("go to "):
+            self.here = action[len("go to "):]
+        elif verb == "take" and " from " in action:
+            self.holding, self.treated = action[len("take "):].split(" from ")[0], False
+        elif verb == "move" and " to " in action and self.holding is not None:
+            where = action.split(" to ", 1)[1]
+            if kind(self.holding) == self.goal.object_kind and kind(where) == self.goal.target_kind:
+                self.placed += 1
+                self.target = where
+            self.holding = None
+        elif verb in _TREAT:
+            self.treated = True
+
+    def action(self, admissible: tuple[str, ...]) -> str:
+        goal, held, here = self.goal, self.holding, self.here
+        if held is not None and kind(held) != goal.object_kind:
+            return self._first(admissible, f"move {held} to ") or self._next(admissible)
+        if held is None:
+            if here is not None and kind(here) != goal.target_kind and here != self.target:
+                take = self._first(admissible, f"take {goal.object_kind} ", suffix=f" from {here}")
+                if take:
+                    return take
+                if f"open {here}" in admissible:
+                    return f"open {here}"
+            return self._next(admissible, skip_kind=goal.target_kind)
+        if goal.target_kind is None:  # look: carry the object to the desklamp
+            return self._first(admissible, "use desklamp") or self._next(admissible)
+        if goal.treatment is not None and not self.treated:
+            verb, appliance_kind = goal.treatment
+            appliance = self._first_of_kind(appliance_kind)
+            if here == appliance or (here is not None and kind(here) == appliance_kind):
+                treat = self._first(admissible, f"{verb} {held} with ")
+                if treat:
+                    return treat
+                if f"open {here}" in admissible:
+                    return f"open {here}"
+            if appliance is not None and f"go to {appliance}" in admissible:
+                return f"go to {appliance}"
+            return self._next(admissible)
+        target = self.target or self._first_of_kind(goal.target_kind)
+        if here is not None and here == target:
+            move = self._first(admissible, f"move {held} to {here}")
+            if move:
+                return move
+            if f"open {here}" in admissible:
+                return f"open {here}"
+        if target is not None and f"go to {target}" in admissible:
+            return f"go to {target}"
+        return self._next(admissible)
+
+    # ----- helpers -------------------------------------------------------------------------------
+    def _first_of_kind(self, receptacle_kind: str | None) -> str | None:
+        return next((r for r in self.receptacles if kind(r) == receptacle_kind), None)
+
+    def _next(self, admissible: tuple[str, ...], skip_kind: str | None = None) -> str:
+        """The listed receptacle after the current one (wrapping), skipping `skip_kind`; "look" if none."""
+        order = self.receptacles
+        start = order.index(self.here) + 1 if self.here in order else 0
+        for offset in range(len(order)):
+            candidate = order[(start + offset) % len(order)]
+            if kind(candidate) != skip_kind and f"go to {candidate}" in admissible:
+                return f"go to {candidate}"
+        return "look"
+
+    @staticmethod
+    def _first(admissible: tuple[str, ...], prefix: str, suffix: str = "") -> str | None:
+        """The admissible action with this prefix and suffix whose number is lowest (natural order)."""
+        hits = [a for a in admissible if a.startswith(prefix) and a.endswith(suffix)]
+        return min(hits, key=lambda a: [int(t) if t.isdigit() else t for t in a.split()]) if hits else None

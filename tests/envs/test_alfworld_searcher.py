@@ -1,0 +1,77 @@
+"""The ALFWorld warm-start demonstrator as pure logic: goals read as kinds, the room's listing parsed,
+a scripted episode searched in listed order (its engine test is in test_alfworld.py)."""
+
+import pytest
+
+from sdar.envs.alfworld.searcher import Goal, Searcher, goal_from_walkthrough, listed_receptacles
+
+FIRST = ("You are in the middle of a room. Looking quickly around you, you see a desk 1, a drawer 1, "
+         "a drawer 2, a microwave 1, and a sidetable 1.")
+
+
+@pytest.mark.parametrize("walkthrough, goal", [
+    (("go to desk 1", "take cd 2 from desk 1", "go to sidetable 1", "move cd 2 to sidetable 1"),
+     Goal("cd", "sidetable", None, 1)),
+    (("go to countertop 1", "take tomato 1 from countertop 1", "go to microwave 1", "heat tomato 1 with microwave 1",
+      "go to countertop 2", "move tomato 1 to countertop 2"), Goal("tomato", "countertop", ("heat", "microwave"), 1)),
+    (("go to bed 1", "take laptop 3 from bed 1", "go to dresser 1", "use desklamp 1"), Goal("laptop", None, None, 1)),
+    (("go to sofa 1", "take pillow 1 from sofa 1", "go to armchair 1", "move pillow 1 to armchair 1", "go to bed 1",
+      "take pillow 2 from bed 1", "go to armchair 1", "move pillow 2 to armchair 1"), Goal("pillow", "armchair", None, 2)),
+])
+def test_goal_is_read_as_kinds(walkthrough, goal):
+    assert goal_from_walkthrough(walkthrough) == goal
+
+
+def test_a_walkthrough_without_take_is_refused():
+    with pytest.raises(ValueError, match="takes nothing"):
+        goal_from_walkthrough(("look",))
+
+
+def test_listing_of_the_first_observation():
+    assert listed_receptacles(FIRST) == ["desk 1", "drawer 1", "drawer 2", "microwave 1", "sidetable 1"]
+    assert listed_receptacles("You see a bed 1.") == ["bed 1"]
+    assert listed_receptacles("nothing listed") == []
+
+
+def go_to_all(here=None):
+    return tuple(f"go to {r}" for r in listed_receptacles(FIRST) if r != here) + ("look", "inventory")
+
+
+def test_a_scripted_episode_searches_in_listed_order_and_ignores_where_the_object_really_is():
+    # the cd lies in drawer 2 (the walkthrough would go straight there); the searcher looks in order
+    s = Searcher(Goal("cd", "sidetable", ("heat", "microwave"), 1), FIRST)
+    script = [
+        (go_to_all(), "go to desk 1", "You arrive at desk 1. On the desk 1, you see a pen 1."),
+        (go_to_all("desk 1") + ("take pen 1 from desk 1",), "go to drawer 1", "You arrive at drawer 1. The drawer 1 is closed."),
+        (go_to_all("drawer 1") + ("open drawer 1",), "open drawer 1", "You open the drawer 1. The drawer 1 is open. In it, you see nothing."),
+        (go_to_all("drawer 1") + ("close drawer 1",), "go to drawer 2", "You arrive at drawer 2. The drawer 2 is closed."),
+        (go_to_all("drawer 2") + ("open drawer 2",), "open drawer 2", "You open the drawer 2. In it, you see a cd 3, and a cd 1."),
+        (go_to_all("drawer 2") + ("take cd 3 from drawer 2", "take cd 1 from drawer 2"), "take cd 1 from drawer 2",
+         "You pick up the cd 1 from the drawer 2."),
+        (go_to_all("drawer 2"), "go to microwave 1", "You arrive at microwave 1. The microwave 1 is closed."),
+        (go_to_all("microwave 1") + ("heat cd 1 with microwave 1", "open microwave 1"), "heat cd 1 with microwave 1",
+         "You heat the cd 1 using the microwave 1."),
+        (go_to_all("microwave 1"), "go to sidetable 1", "You arrive at sidetable 1. On the sidetable 1, you see nothing."),
+        (go_to_all("sidetable 1") + ("move cd 1 to sidetable 1",), "move cd 1 to sidetable 1", "You move the cd 1 to the sidetable 1."),
+    ]
+    for admissible, expected, feedback in script:
+        assert s.action(admissible) == expected
+        s.observe(expected, feedback)
+    assert s.placed == 1 and s.holding is None
+
+
+def test_a_wrong_object_in_hand_is_put_down_and_failed_actions_change_nothing():
+    s = Searcher(Goal("cd", "sidetable", None, 1), FIRST)
+    s.observe("go to desk 1", "You arrive at desk 1. On the desk 1, you see a pen 1.")
+    s.observe("take pen 1 from desk 1", "You pick up the pen 1 from the desk 1.")  # e.g. a noisy turn
+    assert s.action(go_to_all("desk 1") + ("move pen 1 to desk 1",)) == "move pen 1 to desk 1"
+    s.observe("go to sofa 9", "Nothing happens.")
+    assert s.here == "desk 1"
+
+
+def test_pick_two_does_not_take_back_what_it_placed():
+    s = Searcher(Goal("cd", "sidetable", None, 2), FIRST)
+    for action, feedback in [("go to desk 1", "You arrive at desk 1."), ("take cd 1 from desk 1", "You pick up"),
+                             ("go to sidetable 1", "You arrive"), ("move cd 1 to sidetable 1", "You move")]:
+        s.observe(action, feedback)
+    assert s.action(go_to_all("sidetable 1") + ("take cd 1 from sidetable 1",)) == "go to desk 1"
