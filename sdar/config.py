@@ -189,14 +189,14 @@ class TrainConfig:
 @dataclass(frozen=True)
 class WarmstartConfig:
     episodes: int = 0
-    """Expert episodes for a supervised warm start before RL (`sdar sft`, chained); 0: no warm start."""
+    """Demonstrator episodes for a supervised warm start before RL (`sdar sft`, chained); 0: no warm start."""
     epochs: int = 1
     """Warm-start epochs over the demonstrations."""
     lr: float = 1e-4
     """Warm-start learning rate."""
-    noise: float = 0.0
-    """Share of demonstration turns whose action is replaced by a random admissible one."""
-    skills_share: float = 0.0
+    noise: float = 0.1
+    """Share of demonstration turns whose action is replaced by a random admissible one (not trained on)."""
+    skills_share: float = 0.25
     """Share of demonstration episodes shown with the skills in the prompt."""
 
 

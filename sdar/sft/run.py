@@ -30,15 +30,15 @@ class SFTOptions:
     """'bundled', 'tiny', or a local HF model directory to start from."""
     out: str = "runs/sft"
     """Run directory; the model goes to OUT/model, the record to OUT/sft.json."""
-    episodes: int = 150
-    """Expert episodes on train tasks (about 6 turns, i.e. 6 samples, each on household)."""
+    episodes: int = 60
+    """Demonstrator episodes on train tasks (household: about 13 turns, i.e. 13 samples, each)."""
     epochs: int = 1
     """Passes over the demonstrations, each in a fresh random order."""
-    lr: float = 5e-5
+    lr: float = 1e-4
     """AdamW peak learning rate; it decays linearly to 0 over the run."""
-    noise: float = 0.0
-    """Probability that a demo turn plays a random other admissible action (not trained on; the expert's recovery is)."""
-    skills_share: float = 0.0
+    noise: float = 0.1
+    """Probability that a demo turn plays a random other admissible action (not trained on; the recovery is)."""
+    skills_share: float = 0.25
     """Share of episodes whose prompts carry the skills (teacher format), so the model learns to use them."""
     thinking: bool = False
     """Teach <think>…</think><action>…</action> instead of <action>…</action> alone."""
