@@ -100,27 +100,27 @@ class Searcher:
         if goal.treatment is not None and not self.treated:
             verb, appliance_kind = goal.treatment
             appliance = self._first_of_kind(appliance_kind)
-            if here == appliance or (here is not None and kind(here) == appliance_kind):
-                treat = self._first(admissible, f"{verb} {held} with ")
-                if treat:
-                    return treat
-                if f"open {here}" in admissible:
-                    return f"open {here}"
+            if here is not None and kind(here) == appliance_kind:
+                act = self._here_or_open(admissible, f"{verb} {held} with ")
+                if act:
+                    return act
             if appliance is not None and f"go to {appliance}" in admissible:
                 return f"go to {appliance}"
             return self._next(admissible)
         target = self.target or self._first_of_kind(goal.target_kind)
         if here is not None and here == target:
-            move = self._first(admissible, f"move {held} to {here}")
-            if move:
-                return move
-            if f"open {here}" in admissible:
-                return f"open {here}"
+            act = self._here_or_open(admissible, f"move {held} to {here}")
+            if act:
+                return act
         if target is not None and f"go to {target}" in admissible:
             return f"go to {target}"
         return self._next(admissible)
 
     # ----- helpers -------------------------------------------------------------------------------
+    def _here_or_open(self, admissible: tuple[str, ...], prefix: str) -> str | None:
+        """The admissible action starting with `prefix`, else opening the receptacle one stands at."""
+        return self._first(admissible, prefix) or (f"open {self.here}" if f"open {self.here}" in admissible else None)
+
     def _first_of_kind(self, receptacle_kind: str | None) -> str | None:
         return next((r for r in self.receptacles if kind(r) == receptacle_kind), None)
 
