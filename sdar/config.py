@@ -100,6 +100,9 @@ class TeacherConfig:
     """Teacher weights: live (the rollout weights, the reference's), ema (moving average), frozen (initial)."""
     ema_decay: float = 0.99
     """Decay of the EMA teacher, updated after every optimizer step."""
+    share_prefix: bool = True
+    """Score each prefix the teacher's rows share (privileged block and task) once, reusing its keys and
+    values: the same log-probs up to float rounding, far fewer tokens. Off: every row scored whole."""
 
 
 @dataclass(frozen=True)
@@ -400,6 +403,7 @@ _USED_BY = {
     "loss.skill_sd_coef": lambda a: a.distill == "skill_sd",
     "loss.rlsd_lambda": lambda a: a.rlsd, "loss.rlsd_decay_steps": lambda a: a.rlsd,
     "teacher.mode": lambda a: a.needs_teacher, "teacher.ema_decay": lambda a: a.needs_teacher,
+    "teacher.share_prefix": lambda a: a.needs_teacher,
     "teacher.context": lambda a: a.needs_teacher or a.skills_in_student,
     "teacher.context_tokens": lambda a: a.needs_teacher or a.skills_in_student,
 }

@@ -6,9 +6,10 @@ import torch
 
 from sdar.rollout.collect import encode_chat
 from sdar.rollout.prompts import render_user_message, student_messages
-from sdar.scoring import response_logprobs
+from sdar.scoring import prefix_groups, response_logprobs, shared_prefix_logprobs
 from sdar.teacher import AlignmentError, check_alignment, fit_to_budget, teacher_prompt_ids
-from sdar.train.batch import Sample, build_micro_batch
+from sdar.train.batch import Sample, build_micro_batch, plan_micro_batches
+from sdar.train.step import score_teacher
 from sdar.types import Task
 
 TASK = Task("household", 7, "clean", "put a clean apple in fridge.")
@@ -77,3 +78,65 @@ def test_alignment_check_fails_loudly():
     with pytest.raises(AlignmentError):
         check_alignment(student, torch.tensor([[1, 2, 4]]), torch.ones(1, 3))
     check_alignment(student, torch.tensor([[9, 2, 3]]), torch.tensor([[0.0, 1.0, 1.0]]))  # off-mask differences are fine
+
+
+def test_prefix_groups_share_only_long_common_prefixes_and_keep_each_rows_tail():
+    rows = [[1, 2, 3, 4, 5], [1, 2, 3, 9, 9, 9], [7, 7], [1, 2, 3, 4, 6, 6], [1, 5, 5, 5]]
+    keep = [2, 2, 1, 5, 1]
+    groups = prefix_groups(rows, keep, min_shared=2)
+    assert sorted(i for _, g in groups for i in g) == [0, 1, 2, 3, 4]  # every row exactly once
+    # rows 0, 1, 3 start with [1, 2, 3]; row 3 must keep its last 5 ids, so only 1 id may be shared: too few
+    assert (0, [2]) in groups and (0, [4]) in groups
+    assert [p for p, g in groups if 0 in g] == [0]
+    assert prefix_groups(rows, [1] * 5, min_shared=2)[0] == (3, [0, 3, 1])
+
+
+class CountingModel(torch.nn.Module):
+    """Forwards to a model and counts the input tokens it is given."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.tokens = model, 0
+
+    def forward(self, input_ids, cache=None, logits_to_keep=0, **kw):
+        self.tokens += input_ids.numel()
+        return self.model(input_ids=input_ids, cache=cache, logits_to_keep=logits_to_keep, **kw)
+
+
+def test_shared_prefix_logprobs_match_whole_rows_with_fewer_tokens(tiny):
+    model, _ = tiny
+    g = torch.Generator().manual_seed(0)
+    prefixes = [torch.randint(5, 500, (k,), generator=g).tolist() for k in (90, 70)]
+    rows, ns = [], []
+    for prefix in [prefixes[0]] * 5 + [prefixes[1]] * 3 + [[]] * 2:  # two shared blocks, two loners
+        tail = torch.randint(5, 500, (int(torch.randint(10, 40, (1,), generator=g)),), generator=g).tolist()
+        rows.append(prefix + tail)
+        ns.append(int(torch.randint(1, 9, (1,), generator=g)))
+    counting = CountingModel(model)
+    got = shared_prefix_logprobs(counting, rows, ns, token_budget=100, min_shared=16)  # several chunks a group
+    for row, n, lp in zip(rows, ns, got):
+        torch.testing.assert_close(lp, naive_logprobs(model, row, n), atol=1e-5, rtol=1e-5)
+    assert counting.tokens < sum(len(r) for r in rows) - 5 * 80  # each block was scored once, not per row
+
+
+def test_score_teacher_shares_prefixes_and_gives_the_whole_rows_numbers(tiny):
+    model, tok = tiny
+    samples = []
+    for k in range(6):  # two groups' turns: each group's rows share the block and the task line
+        task = TASK if k < 4 else Task("household", 8, "heat", "put a hot egg in fridge.")
+        message = render_user_message(task.goal, k, [], f"You are at step {k}.", ("go to fridge 1", "look"),
+                                      thinking=False)
+        response = tok(f"<action>go to fridge {k}</action>", add_special_tokens=False)["input_ids"][: 3 + k]
+        samples.append(Sample(task, message, encode_chat(tok, student_messages(message)), response, 0.0, k // 4, k,
+                              k // 4, False, teacher_prompt_ids(tok, message, SKILLS * 3, budget=512)))
+    runs = []
+    for share in (False, True):
+        mbs = [build_micro_batch(samples, rows, tok.pad_token_id, "cpu") for rows in plan_micro_batches(samples, 600)]
+        score_teacher(model, mbs, amp_dtype=None, share_prefix=share, token_budget=300)
+        runs.append(mbs)
+    assert len(runs[0]) > 1  # rows of one prefix group sit in different micro-batches
+    for whole, shared in zip(*runs):
+        assert whole.rows == shared.rows
+        torch.testing.assert_close(shared.extras["teacher_logprobs"], whole.extras["teacher_logprobs"],
+                                   atol=1e-5, rtol=1e-5)
+        assert (shared.extras["teacher_logprobs"][shared.loss_mask == 0] == 0).all()

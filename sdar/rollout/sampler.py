@@ -65,7 +65,7 @@ def sample(
     positions = position_ids_from_mask(mask)
     responses: list[list[int]] = [[] for _ in prompts]
     done = [False] * len(prompts)
-    cache_arg = _cache_argument(model)
+    cache_arg = cache_argument(model)
     extra = {"logits_to_keep": 1} if "logits_to_keep" in _forward_parameters(model) else {}
     past = None
     step_ids = ids
@@ -94,7 +94,7 @@ def _forward_parameters(model) -> set[str]:
     return set(inspect.signature(_unwrapped(model).forward).parameters)
 
 
-def _cache_argument(model) -> str:
+def cache_argument(model) -> str:
     """transformers >= 5.2x names the KV cache `cache`; older releases and many models `past_key_values`."""
     return "cache" if "cache" in _forward_parameters(model) else "past_key_values"
 

@@ -12,7 +12,6 @@ a fresh random order. This module knows nothing about environments or prompts.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import random
 import time
@@ -20,9 +19,9 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-from sdar.scoring import response_logprobs
+from sdar.scoring import response_logprobs, shared_prefix_logprobs
 from sdar.skills import get_provider
-from sdar.teacher import check_alignment, teacher_prompt_ids
+from sdar.teacher import teacher_prompt_ids
 from sdar.train.batch import build_micro_batch, check_loss_mask, plan_micro_batches
 
 SORT_WINDOW = 64  # samples sorted by length together: less padding, order still random across windows
@@ -114,23 +113,21 @@ def gap_report(model, tokenizer, demos, *, context: str = "skills_by_type", cont
     response token Δ = lt − ls; `gap_mean` = token-mean Δ (> 0: the skills make the expert's tokens
     likelier, i.e. the teacher branch has something to offer), `teacher_better_ratio` = share with Δ > 0.
     """
-    device = next(model.parameters()).device
     provider = get_provider(context)
-    rows = [dataclasses.replace(d, teacher_prompt_ids=teacher_prompt_ids(
-        tokenizer, d.user_message, provider(d.task), budget=context_tokens)) for d in demos if not d.with_skills]
-    sums = {"gap": 0.0, "student": 0.0, "teacher": 0.0, "better": 0.0}
-    tokens = 0
-    for chunk in plan_micro_batches(rows, micro_batch_tokens):
-        mb = build_micro_batch(rows, chunk, tokenizer.pad_token_id, device)
-        check_alignment(mb.input_ids[:, -mb.n:], mb.teacher_input_ids[:, -mb.n:], mb.loss_mask)
-        ls, _ = response_logprobs(model, mb.input_ids, mb.attention_mask, mb.n, amp_dtype=amp_dtype)
-        lt, _ = response_logprobs(model, mb.teacher_input_ids, mb.teacher_attention_mask, mb.n, amp_dtype=amp_dtype)
-        on = mb.loss_mask.bool()
-        sums["gap"] += float((lt - ls)[on].sum())
-        sums["student"] += float(ls[on].sum())
-        sums["teacher"] += float(lt[on].sum())
-        sums["better"] += float((lt > ls)[on].sum())
-        tokens += int(on.sum())
+    rows = [d for d in demos if not d.with_skills]
+    ns = [len(d.response_ids) for d in rows]
+
+    def score(prompts: list[list[int]]) -> torch.Tensor:  # an episode's rows share their start: scored once
+        lps = shared_prefix_logprobs(model, [p + d.response_ids for p, d in zip(prompts, rows)], ns,
+                                     token_budget=micro_batch_tokens, amp_dtype=amp_dtype)
+        return torch.cat(lps) if lps else torch.zeros(0)
+
+    student = score([d.prompt_ids for d in rows])
+    teacher = score([teacher_prompt_ids(tokenizer, d.user_message, provider(d.task), budget=context_tokens)
+                     for d in rows])
+    sums = {"gap": float((teacher - student).sum()), "student": float(student.sum()),
+            "teacher": float(teacher.sum()), "better": float((teacher > student).sum())}
+    tokens = sum(ns)
     n = max(tokens, 1)
     return {"gap_mean": sums["gap"] / n, "student_logprob_mean": sums["student"] / n,
             "teacher_logprob_mean": sums["teacher"] / n, "teacher_better_ratio": sums["better"] / n,

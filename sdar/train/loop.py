@@ -164,7 +164,8 @@ def _train(cfg: RunConfig, spec, out: Path, resumed: Resumed | None, progress: b
                 check_loss_mask(mb, samples)
         if algo.needs_teacher:
             with adapter_off(model, lora and cfg.teacher.mode == "frozen"), dist.full_weights(teacher_model):
-                score_teacher(teacher_model, mbs, amp_dtype=amp, check=cfg.train.check_masks)
+                score_teacher(teacher_model, mbs, amp_dtype=amp, check=cfg.train.check_masks,
+                              share_prefix=cfg.teacher.share_prefix, token_budget=cfg.optim.micro_batch_tokens)
         timings["perf/teacher_seconds"] = time.perf_counter() - t0
 
         # 3. reference log-probs

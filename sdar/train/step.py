@@ -19,7 +19,7 @@ from sdar.algos import Algo
 from sdar.config import LossConfig
 from sdar.losses import (aggregate, gated_distill_loss, kl_penalty, masked_mean, ppo_clip_loss, rlsd_advantages,
                          skill_sd_loss)
-from sdar.scoring import response_logprobs
+from sdar.scoring import response_logprobs, shared_prefix_logprobs
 from sdar.teacher import check_alignment
 from sdar.train.batch import MicroBatch
 from sdar.train.distributed import Dist, full_tensor
@@ -35,15 +35,28 @@ class StepScalars:
 
 
 @torch.no_grad()
-def score_teacher(teacher_model, mbs: list[MicroBatch], *, amp_dtype, check: bool = True) -> None:
-    """Teacher log-probs of the student's tokens with privileged context in the prompt (no grad)."""
+def score_teacher(teacher_model, mbs: list[MicroBatch], *, amp_dtype, check: bool = True,
+                  share_prefix: bool = False, token_budget: int = 2048) -> None:
+    """Teacher log-probs of the student's tokens with privileged context in the prompt (no grad), zero
+    outside the loss mask. With `share_prefix`, rows that start alike (the privileged block and the task:
+    every turn of a group) are scored across micro-batches with each shared prefix computed once."""
+    if check:
+        for mb in mbs:
+            check_alignment(mb.input_ids[:, -mb.n:], mb.teacher_input_ids[:, -mb.n:], mb.loss_mask)
+    if not share_prefix:
+        for mb in mbs:
+            lp, _ = response_logprobs(teacher_model, mb.teacher_input_ids, mb.teacher_attention_mask, mb.n,
+                                      amp_dtype=amp_dtype)
+            mb.extras["teacher_logprobs"] = lp * mb.loss_mask
+        return
+    places = [(mb, r) for mb in mbs for r in range(len(mb.rows))]
+    rows = [mb.teacher_input_ids[r][mb.teacher_attention_mask[r].bool()].tolist() for mb, r in places]
+    ns = [int(mb.loss_mask[r].sum()) for mb, r in places]
+    scored = shared_prefix_logprobs(teacher_model, rows, ns, token_budget=token_budget, amp_dtype=amp_dtype)
     for mb in mbs:
-        n = mb.n
-        if check:
-            check_alignment(mb.input_ids[:, -n:], mb.teacher_input_ids[:, -n:], mb.loss_mask)
-        lp, _ = response_logprobs(teacher_model, mb.teacher_input_ids, mb.teacher_attention_mask, n,
-                                  amp_dtype=amp_dtype)
-        mb.extras["teacher_logprobs"] = lp
+        mb.extras["teacher_logprobs"] = torch.zeros_like(mb.loss_mask)
+    for (mb, r), n, lp in zip(places, ns, scored):
+        mb.extras["teacher_logprobs"][r, mb.n - n:] = lp
 
 
 @torch.no_grad()
