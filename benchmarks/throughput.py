@@ -3,7 +3,9 @@
 Measured in one process, side by side:
 1. step breakdown for GRPO and SDAR on the same tasks and seed, runs interleaved (grpo, sdar, grpo, ...):
    generation, environment stepping (rollout minus generation), teacher scoring, reference scoring,
-   update; tokens per second for each; SDAR's step time over GRPO's (goal <= 1.25x);
+   update; tokens per second for each (turn-sample tokens: prompt + response); SDAR's step time over
+   GRPO's (goal <= 1.25x). A third arm, SDAR with `--teacher.share_prefix false` (each teacher row
+   scored whole, as the reference does), shows what scoring the rows' shared prefix once saves;
 2. prompt growth with episode length: prompt tokens and the time of one batched generation at turn 5
    and turn 40 of household episodes with the history window on (goal <= 1.2x);
 3. peak memory (max RSS) of one training step at batch 4 x 512 tokens, in a fresh process (goal <= 8 GB).
@@ -26,13 +28,15 @@ from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
 PHASES = ["generate", "env", "teacher", "reference", "update"]
+ARMS = {"grpo": ("grpo", {}), "sdar": ("sdar", {}), "sdar_whole_teacher": ("sdar", {"teacher.share_prefix": "false"})}
 
 
-def run_algo(algo: str, model: str, steps: int, out: Path, args) -> list[dict]:
+def run_algo(arm: str, model: str, steps: int, out: Path, args) -> list[dict]:
     from sdar.config import build_config
     from sdar.train.loop import train
 
-    overrides = {"loss.algo": algo, "model.path": model, "train.steps": str(steps), "train.out": str(out),
+    algo, extra = ARMS[arm]
+    overrides = {**extra, "loss.algo": algo, "model.path": model, "train.steps": str(steps), "train.out": str(out),
                  "train.eval_every": "0", "train.eval_episodes": "1", "rollout.tasks_per_step": str(args.tasks),
                  "rollout.group_size": str(args.group), "env.max_turns": str(args.turns)}
     train(build_config("cpu", overrides), progress=False)
@@ -47,24 +51,25 @@ def phase_seconds(record: dict) -> dict[str, float]:
 
 
 def step_breakdown(args) -> dict:
-    per_algo: dict[str, list[dict]] = {"grpo": [], "sdar": []}
+    per_arm: dict[str, list[dict]] = {arm: [] for arm in ARMS}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeats):
-            for algo in per_algo:
+            for arm in per_arm:
                 # step 1 includes one-off warm-up (allocator, kernels): keep the later steps
-                per_algo[algo] += run_algo(algo, args.model, args.steps + 1, Path(tmp) / f"{algo}{r}", args)[1:]
+                per_arm[arm] += run_algo(arm, args.model, args.steps + 1, Path(tmp) / f"{arm}{r}", args)[1:]
     out = {}
-    for algo, records in per_algo.items():
+    for arm, records in per_arm.items():
         phases = {k: statistics.mean(phase_seconds(r)[k] for r in records) for k in PHASES + ["step"]}
         gen_tokens = statistics.mean(r["perf/generated_tokens"] for r in records)
         scored = statistics.mean(r["perf/scored_tokens"] for r in records)
-        out[algo] = {"seconds": phases, "steps_measured": len(records),
-                     "tokens_per_second": {"generate": gen_tokens / phases["generate"],
-                                           "teacher": scored / phases["teacher"] if phases["teacher"] else None,
-                                           "reference": scored / phases["reference"],
-                                           "update": scored / phases["update"]},
-                     "generated_tokens": gen_tokens, "scored_tokens": scored}
+        out[arm] = {"seconds": phases, "steps_measured": len(records),
+                    "tokens_per_second": {"generate": gen_tokens / phases["generate"],
+                                          "teacher": scored / phases["teacher"] if phases["teacher"] else None,
+                                          "reference": scored / phases["reference"],
+                                          "update": scored / phases["update"]},
+                    "generated_tokens": gen_tokens, "scored_tokens": scored}
     out["sdar_over_grpo"] = out["sdar"]["seconds"]["step"] / out["grpo"]["seconds"]["step"]
+    out["sdar_whole_teacher_over_grpo"] = out["sdar_whole_teacher"]["seconds"]["step"] / out["grpo"]["seconds"]["step"]
     out["sdar_over_grpo_without_rollout"] = (
         sum(out["sdar"]["seconds"][k] for k in ("teacher", "reference", "update"))
         / sum(out["grpo"]["seconds"][k] for k in ("teacher", "reference", "update")))
@@ -126,14 +131,15 @@ def peak_memory(args) -> dict:
 
 def markdown(results: dict) -> str:
     b = results["step_breakdown"]
-    lines = ["| phase | GRPO s | SDAR s | SDAR tokens/s |", "|---|---|---|---|"]
+    lines = ["| phase | GRPO s | SDAR s | SDAR tokens/s | SDAR, teacher rows whole s |", "|---|---|---|---|---|"]
     for phase in PHASES + ["step"]:
         tps = b["sdar"]["tokens_per_second"].get(phase)
         lines.append(f"| {phase} | {b['grpo']['seconds'][phase]:.1f} | {b['sdar']['seconds'][phase]:.1f} | "
-                     f"{'' if tps is None else f'{tps:.0f}'} |")
+                     f"{'' if tps is None else f'{tps:.0f}'} | {b['sdar_whole_teacher']['seconds'][phase]:.1f} |")
     g = results["prompt_growth"]
     lines += ["", f"SDAR / GRPO step time: **{b['sdar_over_grpo']:.2f}x** (goal <= 1.25x); "
-              f"scoring + update only: {b['sdar_over_grpo_without_rollout']:.2f}x",
+              f"scoring + update only: {b['sdar_over_grpo_without_rollout']:.2f}x; teacher rows whole: "
+              f"{b['sdar_whole_teacher_over_grpo']:.2f}x",
               f"Generation time at turn 40 / turn 5: **{g['turn40_over_turn5']:.2f}x** (goal <= 1.2x); prompt "
               f"tokens {g['turn_5']['prompt_tokens_mean']:.0f} -> {g['turn_40']['prompt_tokens_mean']:.0f}",
               f"Peak memory of a training step ({results['peak_memory']['batch']}): "
@@ -145,7 +151,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="bundled")
     parser.add_argument("--steps", type=int, default=2, help="measured steps per run (after one warm-up step)")
-    parser.add_argument("--repeats", type=int, default=2, help="interleaved runs per algorithm")
+    parser.add_argument("--repeats", type=int, default=2, help="interleaved runs per arm")
     parser.add_argument("--tasks", type=int, default=2)
     parser.add_argument("--group", type=int, default=4)
     parser.add_argument("--turns", type=int, default=4)
