@@ -48,9 +48,13 @@ def response_logprobs(
 
 
 def prefix_groups(rows: list[list[int]], keep: list[int], min_shared: int) -> list[tuple[int, list[int]]]:
-    """(prefix length P, row indices) groups covering every row once: rows sorted by their ids, neighbours
-    sharing at least `min_shared` leading ids grouped, P their common prefix but short of every member's
-    last `keep[i]` ids. A row sharing too little with its neighbours is its own group with P = 0."""
+    """(prefix length P, row indices) groups covering every row once, sharing as many tokens as they can.
+
+    Rows are sorted by their ids, so any run of neighbours has the common prefix its adjacent pairs
+    agree on (the smallest of their common prefixes). A run is kept whole, P = that prefix (short of
+    every member's last `keep[i]` ids), or split where its neighbours agree least, whichever saves more
+    tokens ((members − 1)·P summed); runs with P < `min_shared` share nothing and go, together, into one
+    group with P = 0."""
     def common(a: list[int], b: list[int]) -> int:
         k = 0
         for x, y in zip(a, b):
@@ -60,17 +64,25 @@ def prefix_groups(rows: list[list[int]], keep: list[int], min_shared: int) -> li
         return k
 
     order = sorted(range(len(rows)), key=lambda i: rows[i])
-    groups: list[list[int]] = []
-    for i in order:  # sorted, so a group's common prefix is that of its first and last rows
-        if groups and common(rows[groups[-1][0]], rows[i]) >= min_shared:
-            groups[-1].append(i)
-        else:
-            groups.append([i])
-    out = []
-    for g in groups:
-        shared = min(common(rows[g[0]], rows[g[-1]]), *(len(rows[i]) - keep[i] for i in g))
-        out.append((shared if len(g) > 1 and shared >= min_shared else 0, g))
-    return out
+    agree = [common(rows[a], rows[b]) for a, b in zip(order, order[1:])]  # agree[k]: order[k] and order[k+1]
+
+    def best(lo: int, hi: int) -> tuple[int, list[tuple[int, list[int]]]]:  # (saved tokens, groups) of order[lo:hi]
+        if hi - lo < 2:
+            return 0, []
+        least = min(agree[lo:hi - 1])
+        shared = min(least, *(len(rows[i]) - keep[i] for i in order[lo:hi]))
+        whole = ((hi - lo - 1) * shared, [(shared, order[lo:hi])] if shared >= min_shared else [])
+        if least == max(agree[lo:hi - 1]):  # nowhere to split
+            return whole if shared >= min_shared else (0, [])
+        cuts = [lo] + [k + 1 for k in range(lo, hi - 1) if agree[k] == least] + [hi]
+        parts = [best(a, b) for a, b in zip(cuts, cuts[1:])]
+        split = (sum(saved for saved, _ in parts), [g for _, groups in parts for g in groups])
+        return whole if shared >= min_shared and whole[0] >= split[0] else split
+
+    groups = best(0, len(rows))[1]
+    grouped = {i for _, g in groups for i in g}
+    loners = [i for i in range(len(rows)) if i not in grouped]
+    return groups + ([(0, loners)] if loners else [])
 
 
 @torch.no_grad()

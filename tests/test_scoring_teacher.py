@@ -80,15 +80,17 @@ def test_alignment_check_fails_loudly():
     check_alignment(student, torch.tensor([[9, 2, 3]]), torch.tensor([[0.0, 1.0, 1.0]]))  # off-mask differences are fine
 
 
-def test_prefix_groups_share_only_long_common_prefixes_and_keep_each_rows_tail():
-    rows = [[1, 2, 3, 4, 5], [1, 2, 3, 9, 9, 9], [7, 7], [1, 2, 3, 4, 6, 6], [1, 5, 5, 5]]
-    keep = [2, 2, 1, 5, 1]
-    groups = prefix_groups(rows, keep, min_shared=2)
-    assert sorted(i for _, g in groups for i in g) == [0, 1, 2, 3, 4]  # every row exactly once
-    # rows 0, 1, 3 start with [1, 2, 3]; row 3 must keep its last 5 ids, so only 1 id may be shared: too few
-    assert (0, [2]) in groups and (0, [4]) in groups
-    assert [p for p, g in groups if 0 in g] == [0]
-    assert prefix_groups(rows, [1] * 5, min_shared=2)[0] == (3, [0, 3, 1])
+def test_prefix_groups_share_what_rows_have_in_common_and_keep_each_rows_tail():
+    header, block_a, block_b = [9] * 3, [1] * 6, [2] * 6  # a header all rows share, then one of two blocks
+    rows = [header + block_a + [k] for k in range(3)] + [header + block_b + [k, k] for k in range(3)] + [[7, 7]]
+    groups = prefix_groups(rows, [1] * 7, min_shared=2)
+    assert sorted(i for _, g in groups for i in g) == list(range(7))  # every row exactly once
+    assert sorted((p, sorted(g)) for p, g in groups) == [(0, [6]), (9, [0, 1, 2]), (9, [3, 4, 5])]  # not 3 for all
+    assert prefix_groups(rows, [1] * 7, min_shared=20) == [(0, list(range(7)))]  # too little shared: one plain group
+    keep = [1, 1, 4, 1, 1, 1, 1]  # row 2 must keep its last 4 ids: the A rows may share 6 only
+    for p, g in prefix_groups(rows, keep, min_shared=2):
+        assert all(len(rows[i]) - keep[i] >= p for i in g)
+        assert all(rows[i][:p] == rows[g[0]][:p] for i in g)
 
 
 class CountingModel(torch.nn.Module):
