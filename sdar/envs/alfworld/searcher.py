@@ -99,27 +99,23 @@ class Searcher:
             return self._first(admissible, "use desklamp") or self._next(admissible)
         if goal.treatment is not None and not self.treated:
             verb, appliance_kind = goal.treatment
-            appliance = self._first_of_kind(appliance_kind)
-            if here is not None and kind(here) == appliance_kind:
-                act = self._here_or_open(admissible, f"{verb} {held} with ")
-                if act:
-                    return act
-            if appliance is not None and f"go to {appliance}" in admissible:
-                return f"go to {appliance}"
-            return self._next(admissible)
+            arrived = here is not None and kind(here) == appliance_kind
+            return self._act_or_go(admissible, arrived, f"{verb} {held} with ", self._first_of_kind(appliance_kind))
         target = self.target or self._first_of_kind(goal.target_kind)
-        if here is not None and here == target:
-            act = self._here_or_open(admissible, f"move {held} to {here}")
-            if act:
-                return act
-        if target is not None and f"go to {target}" in admissible:
-            return f"go to {target}"
-        return self._next(admissible)
+        return self._act_or_go(admissible, here is not None and here == target, f"move {held} to {here}", target)
 
     # ----- helpers -------------------------------------------------------------------------------
-    def _here_or_open(self, admissible: tuple[str, ...], prefix: str) -> str | None:
-        """The admissible action starting with `prefix`, else opening the receptacle one stands at."""
-        return self._first(admissible, prefix) or (f"open {self.here}" if f"open {self.here}" in admissible else None)
+    def _act_or_go(self, admissible: tuple[str, ...], arrived: bool, prefix: str, dest: str | None) -> str:
+        """Arrived: the admissible action starting with `prefix`, else open the receptacle one stands at.
+        Otherwise (or when neither is offered): go to `dest`, else keep searching."""
+        if arrived:
+            opener = f"open {self.here}"
+            act = self._first(admissible, prefix) or (opener if opener in admissible else None)
+            if act:
+                return act
+        if dest is not None and f"go to {dest}" in admissible:
+            return f"go to {dest}"
+        return self._next(admissible)
 
     def _first_of_kind(self, receptacle_kind: str | None) -> str | None:
         return next((r for r in self.receptacles if kind(r) == receptacle_kind), None)
