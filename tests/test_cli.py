@@ -30,6 +30,26 @@ def test_random_policy_is_far_worse(capsys):
 def test_table_output(capsys):
     code, out, _ = run(capsys, "eval", "--policy", "expert", "--episodes", "12")
     assert code == 0 and out.splitlines()[0] == "pick | look | clean | heat | cool | pick_two | All | valid"
+    assert out.splitlines()[2] == "(All: 95% interval 75.7-100.0 over 12 episodes)"  # 12 wins of 12: 12 / (12 + 1.96²)
+
+
+def test_wilson_interval_is_where_the_score_test_accepts():
+    """Every p inside the interval passes |p̂ − p| ≤ z·sqrt(p(1 − p)/n), found here by bisection."""
+    from sdar.evaluate import wilson_interval
+
+    def edge(k, n, lo, hi, inside_at_hi):  # the boundary of the accepted set between lo and hi
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            accepted = abs(k / n - mid) <= 1.96 * (mid * (1 - mid) / n) ** 0.5
+            lo, hi = (lo, mid) if accepted == inside_at_hi else (mid, hi)
+        return (lo + hi) / 2
+
+    for k, n in [(0, 30), (1, 30), (3, 30), (15, 30), (30, 30), (7, 100)]:
+        lo, hi = wilson_interval(k, n)
+        p = k / n
+        assert lo == pytest.approx(edge(k, n, 0.0, p, True) if k else 0.0, abs=1e-9)
+        assert hi == pytest.approx(edge(k, n, p, 1.0, False) if k < n else 1.0, abs=1e-9)
+    assert wilson_interval(0, 0) == (0.0, 1.0)
 
 
 @pytest.mark.parametrize("argv, words", [
