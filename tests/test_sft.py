@@ -12,7 +12,7 @@ from sdar.rollout.collect import ModelAgent, run_episodes
 from sdar.rollout.prompts import parse_action
 from sdar.sft import expert_demonstrations, gap_report, response_nll, response_text, sft
 from sdar.sft.demos import SEED_STRIDE, demo_stats
-from sdar.sft.fit import masked_nll, shuffled_micro_batches
+from sdar.sft.fit import masked_nll, shuffled_batches
 from sdar.sft.run import cli_sft, parse_options, validate
 from sdar.skills import household
 from sdar.skills import SKILLS_HEADER as PRIVILEGED_HEADER
@@ -89,7 +89,8 @@ def test_sft_lowers_the_loss_on_its_demos(tiny):
     model = copy.deepcopy(model)
     demos = demos_of(tok, episodes=3)
     before = response_nll(model, tok, demos)
-    metrics = sft(model, tok, demos, epochs=3, lr=3e-3, micro_batch_tokens=2048, seed=0, progress=False)
+    metrics = sft(model, tok, demos, epochs=3, lr=3e-3, batch_tokens=2048, micro_batch_tokens=2048, seed=0,
+                  progress=False)
     after = response_nll(model, tok, demos)
     assert [m["epoch"] for m in metrics] == [1, 2, 3]
     assert all(m["sft/skipped_steps"] == 0 and m["sft/response_tokens"] > 0 for m in metrics)
@@ -97,12 +98,40 @@ def test_sft_lowers_the_loss_on_its_demos(tiny):
     assert after < 0.8 * before
 
 
+def test_micro_batches_accumulate_to_the_same_step_in_less_memory(tiny):
+    """One batch forwarded whole or in small micro-batches: the same loss, gradient and weights after."""
+    import copy
+
+    model, tok = tiny
+    demos = demos_of(tok, episodes=1)[:6]
+    batch = sum(len(d.prompt_ids) + len(d.response_ids) for d in demos) * 2  # every demo in one batch
+    results = []
+    for micro in (batch, 1):  # whole; one row per forward
+        trained = copy.deepcopy(model)
+        rows = []
+        hook = trained.get_input_embeddings().register_forward_hook(lambda m, a, o: rows.append(a[0].shape[0]))
+        metrics = sft(trained, tok, demos, epochs=1, lr=1e-3, batch_tokens=batch, micro_batch_tokens=micro, seed=0,
+                      progress=False)
+        hook.remove()
+        results.append((metrics[0], rows, dict(trained.named_parameters())))
+    (whole, rows_whole, p_whole), (parts, rows_parts, p_parts) = results
+    assert rows_whole == [len(demos)] and rows_parts == [1] * len(demos)
+    assert whole["sft/batches"] == parts["sft/batches"] == 1
+    assert parts["loss/sft"] == pytest.approx(whole["loss/sft"], rel=1e-5)
+    moved = 0
+    for name, p in p_whole.items():  # the step's (clipped) gradient stays on the weights after the run
+        torch.testing.assert_close(p_parts[name].grad, p.grad, atol=1e-7, rtol=1e-4)
+        torch.testing.assert_close(p_parts[name], p, atol=1e-5, rtol=1e-5)
+        moved += int(not torch.equal(p, dict(model.named_parameters())[name]))
+    assert moved > 0
+
+
 def test_every_epoch_visits_every_sample_once_in_a_new_order(real_tokenizer):
     import random
 
     demos = demos_of(real_tokenizer, episodes=20)
     rng = random.Random(0)
-    a, b = (shuffled_micro_batches(demos, 4096, rng) for _ in range(2))
+    a, b = (shuffled_batches(demos, 4096, rng) for _ in range(2))
     assert sorted(i for rows in a for i in rows) == list(range(len(demos)))
     assert a != b
     for rows in a:
@@ -189,6 +218,7 @@ def test_cli_writes_model_and_record(tmp_path, capsys):
     (["--skills-share", "-0.1"], ["--skills-share"]),
     (["--env", "moon"], ["--env", "household"]),
     (["--episodes", "0"], ["--episodes", "> 0"]),
+    (["--batch-tokens", "0"], ["--batch-tokens", "> 0"]),
     (["--lr", "abc"], ["--lr", "invalid float"]),
     (["--bogus", "1"], ["unrecognized", "--bogus"]),
 ])
@@ -214,9 +244,11 @@ def test_options_for_a_run_copy_its_protocol():
     from sdar.config import build_config
     from sdar.sft.run import options_for_run
 
-    cfg = build_config("tiny", {"rollout.thinking": "true", "env.history": "3", "teacher.context_tokens": "64"})
+    cfg = build_config("tiny", {"rollout.thinking": "true", "env.history": "3", "teacher.context_tokens": "64",
+                                "optim.micro_batch_tokens": "1024"})
     o = options_for_run(cfg, "x", episodes=5)
-    assert (o.model, o.thinking, o.history, o.context_tokens, o.episodes) == ("tiny", True, 3, 64, 5)
+    assert (o.model, o.thinking, o.history, o.context_tokens, o.micro_batch_tokens, o.episodes) == \
+        ("tiny", True, 3, 64, 1024, 5)
     validate(o)
 
 

@@ -1,10 +1,13 @@
 """The supervised update on demonstrations, and the teacher–student gap they show.
 
-Loss of a micro-batch (token-mean cross-entropy on response tokens only):
+Loss of a batch (token-mean cross-entropy on response tokens only):
     L = − Σ_t m_t · log π_θ(y_t | s, y_<t) / Σ_t m_t
-with `m` the micro-batch's loss mask (1 exactly on response tokens; never on prompt, skill or padding
-tokens). Rows are left-padded by `sdar.train.batch.build_micro_batch` and scored by
-`sdar.scoring.response_logprobs`, the same code that scores rollouts. One AdamW step per micro-batch,
+with `m` the batch's loss mask (1 exactly on response tokens; never on prompt, skill or padding
+tokens). A batch holds at most `batch_tokens` padded tokens and is forwarded in micro-batches of at most
+`micro_batch_tokens`, whose gradients accumulate (each micro-batch's sum divided by the batch's token
+count, so the step is the same whichever way it is cut; the smaller the micro-batch, the less memory the
+activations take). Rows are left-padded by `sdar.train.batch.build_micro_batch` and scored by
+`sdar.scoring.response_logprobs`, the same code that scores rollouts. One AdamW step per batch,
 gradient-norm clip, the learning rate decaying linearly to 0 over the run (the usual SFT schedule: the
 last batches of a short run should not move the weights at full rate). Each epoch visits the samples in
 a fresh random order. This module knows nothing about environments or prompts.
@@ -32,8 +35,8 @@ def masked_nll(logprobs: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:
     return -(logprobs * loss_mask).sum() / loss_mask.sum().clamp(min=1)
 
 
-def shuffled_micro_batches(samples, token_budget: int, rng: random.Random) -> list[list[int]]:
-    """Sample indices in a fresh random order, packed into micro-batches of at most `token_budget` padded
+def shuffled_batches(samples, token_budget: int, rng: random.Random) -> list[list[int]]:
+    """Sample indices in a fresh random order, packed into batches of at most `token_budget` padded
     tokens: shuffled, sorted by length only inside windows of SORT_WINDOW, and the batches shuffled again."""
     order = list(range(len(samples)))
     rng.shuffle(order)
@@ -45,13 +48,14 @@ def shuffled_micro_batches(samples, token_budget: int, rng: random.Random) -> li
     return batches
 
 
-def sft(model, tokenizer, samples, *, epochs: int, lr: float, micro_batch_tokens: int, seed: int,
-        progress: bool = True, weight_decay: float = 0.01, grad_clip: float = 1.0, amp_dtype=None) -> list[dict]:
+def sft(model, tokenizer, samples, *, epochs: int, lr: float, batch_tokens: int, micro_batch_tokens: int,
+        seed: int, progress: bool = True, weight_decay: float = 0.01, grad_clip: float = 1.0,
+        amp_dtype=None) -> list[dict]:
     """Fine-tune `model` in place on `samples` (anything with `prompt_ids`, `response_ids`); one metrics
     dict per epoch: `loss/sft` (token-mean over the epoch, measured before each step), tokens, time."""
     device = next(model.parameters()).device
     rng = random.Random(seed)
-    plans = [shuffled_micro_batches(samples, micro_batch_tokens, rng) for _ in range(epochs)]
+    plans = [shuffled_batches(samples, batch_tokens, rng) for _ in range(epochs)]
     total = max(sum(len(p) for p in plans), 1)
     trainable = [p for p in model.parameters() if p.requires_grad]  # all weights, or a LoRA adapter's
     optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=weight_decay)
@@ -63,25 +67,29 @@ def sft(model, tokenizer, samples, *, epochs: int, lr: float, micro_batch_tokens
         t0 = time.perf_counter()
         loss_sum, tokens, norms, skipped = 0.0, 0, [], 0
         for rows in plan:
-            mb = build_micro_batch(samples, rows, tokenizer.pad_token_id, device)
-            check_loss_mask(mb, samples)  # the loss sees exactly the response ids, nothing of the prompt
-            logprobs, _ = response_logprobs(model, mb.input_ids, mb.attention_mask, mb.n, amp_dtype=amp_dtype)
-            loss = masked_nll(logprobs, mb.loss_mask)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            num_tokens = sum(len(samples[i].response_ids) for i in rows)
+            loss = 0.0
+            for chunk in plan_micro_batches([samples[i] for i in rows], micro_batch_tokens):
+                mb = build_micro_batch(samples, [rows[j] for j in chunk], tokenizer.pad_token_id, device)
+                check_loss_mask(mb, samples)  # the loss sees exactly the response ids, nothing of the prompt
+                logprobs, _ = response_logprobs(model, mb.input_ids, mb.attention_mask, mb.n, amp_dtype=amp_dtype)
+                part = -(logprobs * mb.loss_mask).sum() / max(num_tokens, 1)  # the batch's token mean, in parts
+                part.backward()
+                loss += part.item()
             norm = float(torch.nn.utils.clip_grad_norm_(trainable, grad_clip))
-            if math.isfinite(norm) and math.isfinite(loss.item()):
+            if math.isfinite(norm) and math.isfinite(loss):
                 optimizer.step()
-                loss_sum += loss.item() * mb.num_tokens
-                tokens += mb.num_tokens
+                loss_sum += loss * num_tokens
+                tokens += num_tokens
                 norms.append(norm)
             else:
                 skipped += 1
             schedule.step()
             bar.update(1)
-            bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}")
+            bar.set_postfix(epoch=epoch, loss=f"{loss:.3f}")
         metrics.append({"epoch": epoch, "loss/sft": loss_sum / max(tokens, 1), "sft/response_tokens": tokens,
-                        "sft/micro_batches": len(plan), "sft/skipped_steps": skipped,
+                        "sft/batches": len(plan), "sft/skipped_steps": skipped,
                         "sft/grad_norm_mean": sum(norms) / max(len(norms), 1),
                         "perf/epoch_seconds": time.perf_counter() - t0})
     bar.close()

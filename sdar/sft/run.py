@@ -50,8 +50,10 @@ class SFTOptions:
     """Past (observation, action) pairs in the prompt; -1 uses the environment's own (as the rollout does)."""
     max_prompt_tokens: int = 2048
     """Student prompt budget, as the rollout's `--rollout.max_prompt_tokens` (oldest history dropped above it)."""
-    micro_batch_tokens: int = 4096
-    """Padded tokens per micro-batch; one optimizer step per micro-batch."""
+    batch_tokens: int = 4096
+    """Padded tokens per optimizer step."""
+    micro_batch_tokens: int = 2048
+    """Padded tokens per forward; gradients accumulate up to --batch-tokens (smaller: less memory, same step)."""
     weight_decay: float = 0.01
     """AdamW weight decay."""
     context: str = "skills_by_type"
@@ -87,6 +89,7 @@ def validate(o: SFTOptions) -> None:
         (o.seed >= 0, "--seed", f"must be >= 0, got {o.seed}"),
         (o.max_turns >= 0, "--max-turns", f"must be >= 0 (0: the environment's own), got {o.max_turns}"),
         (o.history >= -1, "--history", f"must be >= -1 (-1: the environment's own), got {o.history}"),
+        (o.batch_tokens > 0, "--batch-tokens", f"must be > 0, got {o.batch_tokens}"),
         (o.micro_batch_tokens > 0, "--micro-batch-tokens", f"must be > 0, got {o.micro_batch_tokens}"),
         (o.weight_decay >= 0, "--weight-decay", f"must be >= 0, got {o.weight_decay}"),
         (o.max_prompt_tokens > 0, "--max-prompt-tokens", f"must be > 0, got {o.max_prompt_tokens}"),
@@ -150,7 +153,8 @@ def run_sft(o: SFTOptions) -> dict:
     t0 = time.perf_counter()
     if o.lora_r:
         model = apply_lora(model, r=o.lora_r, alpha=o.lora_alpha, dropout=0.0, target_modules="all-linear")
-    epochs = sft(model, tokenizer, trained, epochs=o.epochs, lr=o.lr, micro_batch_tokens=o.micro_batch_tokens,
+    epochs = sft(model, tokenizer, trained, epochs=o.epochs, lr=o.lr, batch_tokens=o.batch_tokens,
+                 micro_batch_tokens=o.micro_batch_tokens,
                  seed=o.seed, progress=o.progress, weight_decay=o.weight_decay, amp_dtype=amp)
     if o.lora_r:
         model = model.merge_and_unload()
@@ -172,13 +176,13 @@ def run_sft(o: SFTOptions) -> dict:
 
 def options_for_run(cfg, out: str, **sft) -> SFTOptions:
     """SFT options with a training run's protocol (env, model, thinking, history, turn limit, prompt and
-    privileged budgets, seed, device), so a warm start chained before RL teaches exactly its format;
-    `sft` sets the rest (episodes, epochs, lr, noise, skills_share, ...)."""
+    privileged budgets, seed, forward micro-batch, device), so a warm start chained before RL teaches
+    exactly its format within its memory; `sft` sets the rest (episodes, epochs, lr, noise, ...)."""
     return SFTOptions(env=cfg.env.name, data=cfg.env.data, model=cfg.model.path, out=out,
                       thinking=cfg.rollout.thinking, seed=cfg.train.seed, max_turns=cfg.env.max_turns,
                       history=cfg.env.history, max_prompt_tokens=cfg.rollout.max_prompt_tokens,
                       context=cfg.teacher.context, context_tokens=cfg.teacher.context_tokens,
-                      device=cfg.model.device, **sft)
+                      micro_batch_tokens=cfg.optim.micro_batch_tokens, device=cfg.model.device, **sft)
 
 
 class _Parser(argparse.ArgumentParser):
