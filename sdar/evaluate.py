@@ -37,11 +37,11 @@ def summarize(trajectories: list[Trajectory], task_types: tuple[str, ...]) -> di
     for traj in trajectories:
         by_type[traj.task.task_type].append(traj.won)
     turns = [t for traj in trajectories for t in traj.turns]
-    n = max(len(trajectories), 1)
+    wins, n = sum(traj.won for traj in trajectories), max(len(trajectories), 1)
     return {
         "episodes": len(trajectories),
-        "success_rate": sum(traj.won for traj in trajectories) / n,
-        "success_ci95": list(wilson_interval(sum(traj.won for traj in trajectories), len(trajectories))),
+        "success_rate": wins / n,
+        "success_ci95": list(wilson_interval(wins, len(trajectories))),
         "per_type": {k: (sum(by_type[k]) / len(by_type[k]) if by_type[k] else None) for k in task_types},
         "valid_action_rate": sum(t.valid for t in turns) / max(len(turns), 1),
         "mean_turns": len(turns) / n,

@@ -154,8 +154,8 @@ def run_sft(o: SFTOptions) -> dict:
     if o.lora_r:
         model = apply_lora(model, r=o.lora_r, alpha=o.lora_alpha, dropout=0.0, target_modules="all-linear")
     epochs = sft(model, tokenizer, trained, epochs=o.epochs, lr=o.lr, batch_tokens=o.batch_tokens,
-                 micro_batch_tokens=o.micro_batch_tokens,
-                 seed=o.seed, progress=o.progress, weight_decay=o.weight_decay, amp_dtype=amp)
+                 micro_batch_tokens=o.micro_batch_tokens, seed=o.seed, progress=o.progress,
+                 weight_decay=o.weight_decay, amp_dtype=amp)
     if o.lora_r:
         model = model.merge_and_unload()
     timings["perf/train_seconds"] = time.perf_counter() - t0
