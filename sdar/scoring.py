@@ -87,14 +87,16 @@ def prefix_groups(rows: list[list[int]], keep: list[int], min_shared: int) -> li
 
 @torch.no_grad()
 def shared_prefix_logprobs(model, rows: list[list[int]], ns: list[int], *, token_budget: int,
-                           amp_dtype: torch.dtype | None = None, min_shared: int = 64) -> list[torch.Tensor]:
+                           amp_dtype: torch.dtype | None = None, min_shared: int = 64, with_greedy: bool = False):
     """log p(row[t] | row[:t]) for each row's last ns[i] ids (1-D tensors): `response_logprobs`'s numbers
     up to float rounding. Rows sharing at least `min_shared` leading ids score that prefix once; each
     micro-batch of their suffixes (at most `token_budget` padded suffix tokens) attends to a copy of its
-    keys and values, with positions continuing after it."""
+    keys and values, with positions continuing after it. `with_greedy`: also, per row, whether each of
+    those ids is the argmax of its distribution (bool tensors), i.e. what greedy decoding would write."""
     device = next(model.parameters()).device
     cache_arg = cache_argument(model)
     out: list[torch.Tensor | None] = [None] * len(rows)
+    greedy: list[torch.Tensor | None] = [None] * len(rows)
     for shared, group in prefix_groups(rows, [n + 1 for n in ns], min_shared):
         prefix_cache = None
         if shared:
@@ -121,10 +123,12 @@ def shared_prefix_logprobs(model, rows: list[list[int]], ns: list[int], *, token
             with autocast(device, amp_dtype):
                 logits = model(input_ids=ids, attention_mask=mask, position_ids=positions,
                                use_cache=prefix_cache is not None, **extra).logits
-            logprobs = logprobs_from_logits(logits[:, -(n + 1):-1, :].float(), ids[:, -n:])  # (B, n)
+            logits = logits[:, -(n + 1):-1, :].float()
+            logprobs = logprobs_from_logits(logits, ids[:, -n:])  # (B, n)
+            hits = logits.argmax(dim=-1) == ids[:, -n:]  # (B, n)
             for r, i in enumerate(chunk):
-                out[i] = logprobs[r, n - ns[i]:]
-    return out
+                out[i], greedy[i] = logprobs[r, n - ns[i]:], hits[r, n - ns[i]:]
+    return (out, greedy) if with_greedy else out
 
 
 def _unwrapped(model):

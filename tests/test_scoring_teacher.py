@@ -114,10 +114,16 @@ def test_shared_prefix_logprobs_match_whole_rows_with_fewer_tokens(tiny):
         tail = torch.randint(5, 500, (int(torch.randint(10, 40, (1,), generator=g)),), generator=g).tolist()
         rows.append(prefix + tail)
         ns.append(int(torch.randint(1, 9, (1,), generator=g)))
+    with torch.no_grad():  # row 0 ends on the model's own greedy pick, so some greedy flag is set
+        rows[0][-1] = int(model(input_ids=torch.tensor([rows[0][:-1]])).logits[0, -1].argmax())
     counting = CountingModel(model)
-    got = shared_prefix_logprobs(counting, rows, ns, token_budget=100, min_shared=16)  # several chunks a group
-    for row, n, lp in zip(rows, ns, got):
+    got, greedy = shared_prefix_logprobs(counting, rows, ns, token_budget=100, min_shared=16, with_greedy=True)
+    for row, n, lp, hits in zip(rows, ns, got, greedy):
         torch.testing.assert_close(lp, naive_logprobs(model, row, n), atol=1e-5, rtol=1e-5)
+        with torch.no_grad():
+            argmax = model(input_ids=torch.tensor([row])).logits[0, -(n + 1):-1].argmax(-1)
+        assert hits.tolist() == (argmax == torch.tensor(row[-n:])).tolist()
+    assert greedy[0][-1]
     assert counting.tokens < sum(len(r) for r in rows) - 5 * 80  # each block was scored once, not per row
 
 

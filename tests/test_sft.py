@@ -200,6 +200,26 @@ def test_gap_report_scores_the_same_tokens_with_and_without_skills(tiny):
     assert -response_nll(model, tok, plain) == pytest.approx(report["student_logprob_mean"], rel=1e-4)
 
 
+def test_greedy_match_is_the_share_of_demos_greedy_decoding_reproduces(tiny):
+    import copy
+
+    model, tok = tiny
+    model = copy.deepcopy(model)
+    demos = [d for d in demos_of(tok, episodes=2) if not d.with_skills]
+    sft(model, tok, demos, epochs=20, lr=3e-3, batch_tokens=2048, micro_batch_tokens=2048, seed=0, progress=False)
+    report = gap_report(model, tok, demos)
+    reproduced = 0
+    for d in demos:  # naive: decode greedily from the prompt, token by token, for as long as the response
+        ids = list(d.prompt_ids)
+        with torch.no_grad():
+            for _ in d.response_ids:
+                ids.append(int(model(input_ids=torch.tensor([ids])).logits[0, -1].argmax()))
+        reproduced += ids[len(d.prompt_ids):] == d.response_ids
+    assert 0 < reproduced < len(demos)  # neither extreme, so the share is tested, not a constant
+    assert report["student_greedy_match"] == pytest.approx(reproduced / len(demos))
+    assert 0.0 <= report["teacher_greedy_match"] <= 1.0
+
+
 def test_cli_writes_model_and_record(tmp_path, capsys):
     out = tmp_path / "sft"
     code = cli_sft(["--model", "tiny", "--out", str(out), "--episodes", "2", "--epochs", "2", "--lr", "1e-3",

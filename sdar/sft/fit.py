@@ -120,23 +120,29 @@ def gap_report(model, tokenizer, demos, *, context: str = "skills_by_type", cont
     teacher's prompt), scoring the same response ids. Per
     response token Δ = lt − ls; `gap_mean` = token-mean Δ (> 0: the skills make the expert's tokens
     likelier, i.e. the teacher branch has something to offer), `teacher_better_ratio` = share with Δ > 0.
+    `student_greedy_match` (and `teacher_greedy_match`): share of the demos whose whole response is the
+    argmax at every token, i.e. the demonstrator's turn that greedy decoding would reproduce from its
+    state: a per-turn accuracy, cheaper to measure than episodes, though on the demonstrator's states
+    rather than the model's own.
     """
     provider = get_provider(context)
     rows = [d for d in demos if not d.with_skills]
     ns = [len(d.response_ids) for d in rows]
 
-    def score(prompts: list[list[int]]) -> torch.Tensor:  # an episode's rows share their start: scored once
-        lps = shared_prefix_logprobs(model, [p + d.response_ids for p, d in zip(prompts, rows)], ns,
-                                     token_budget=micro_batch_tokens, amp_dtype=amp_dtype)
-        return torch.cat(lps) if lps else torch.zeros(0)
+    def score(prompts: list[list[int]]) -> tuple[torch.Tensor, float]:  # an episode's rows share their start
+        lps, greedy = shared_prefix_logprobs(model, [p + d.response_ids for p, d in zip(prompts, rows)], ns,
+                                             token_budget=micro_batch_tokens, amp_dtype=amp_dtype, with_greedy=True)
+        matched = sum(bool(g.all()) for g in greedy) / max(len(rows), 1)
+        return (torch.cat(lps) if lps else torch.zeros(0)), matched
 
-    student = score([d.prompt_ids for d in rows])
-    teacher = score([teacher_prompt_ids(tokenizer, d.user_message, provider(d.task), budget=context_tokens)
-                     for d in rows])
+    student, student_match = score([d.prompt_ids for d in rows])
+    teacher, teacher_match = score([teacher_prompt_ids(tokenizer, d.user_message, provider(d.task),
+                                                       budget=context_tokens) for d in rows])
     sums = {"gap": float((teacher - student).sum()), "student": float(student.sum()),
             "teacher": float(teacher.sum()), "better": float((teacher > student).sum())}
     tokens = sum(ns)
     n = max(tokens, 1)
     return {"gap_mean": sums["gap"] / n, "student_logprob_mean": sums["student"] / n,
             "teacher_logprob_mean": sums["teacher"] / n, "teacher_better_ratio": sums["better"] / n,
+            "student_greedy_match": student_match, "teacher_greedy_match": teacher_match,
             "demos": len(rows), "tokens": tokens}
