@@ -201,6 +201,10 @@ class WarmstartConfig:
     """Share of demonstration turns whose action is replaced by a random admissible one (not trained on)."""
     skills_share: float = 0.25
     """Share of demonstration episodes shown with the skills in the prompt."""
+    move_share: float = 1.0
+    """Share of the demonstrated moves ("go to ...") trained on (`sdar sft --move-share`)."""
+    train_layers: int = 0
+    """Warm-start only the top K decoder layers (`sdar sft --train-layers`); 0: all weights."""
 
 
 @dataclass(frozen=True)
@@ -352,7 +356,8 @@ def validate(cfg: RunConfig) -> None:
                     "loss.skill_sd_coef", "loss.rlsd_lambda", "loss.rlsd_decay_steps", "train.save_every",
                     "train.warn_ratio_max", "train.warn_kl", "env.workers"], allow_zero=True)
     _positive(cfg, ["env.timeout", "lora.alpha", "warmstart.epochs", "warmstart.lr"])
-    _positive(cfg, ["warmstart.episodes", "warmstart.noise", "warmstart.skills_share"], allow_zero=True)
+    _positive(cfg, ["warmstart.episodes", "warmstart.noise", "warmstart.skills_share", "warmstart.move_share",
+                    "warmstart.train_layers"], allow_zero=True)
     _positive(cfg, ["lora.r", "lora.dropout"], allow_zero=True)
     if cfg.lora.r and cfg.teacher.mode == "ema":
         raise ConfigError("--teacher.mode ema needs a full copy of the weights; it is not supported with --lora.r")

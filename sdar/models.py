@@ -90,6 +90,26 @@ def apply_lora(model, *, r: int, alpha: int, dropout: float, target_modules: str
     return get_peft_model(model, config)
 
 
+def train_top_layers(model, k: int) -> int:
+    """Freeze every weight but the top `k` decoder layers and the final norm; returns the layer count.
+
+    The frozen bottom then runs without autograd (its inputs need no gradient), so a step skips its
+    backward and keeps none of its activations. The embeddings stay frozen (tied to the LM head in many
+    small models, so the head stays frozen too)."""
+    decoder = model.get_decoder()
+    layers = getattr(decoder, "layers", None)
+    if layers is None:
+        raise ModelError(f"--train-layers: {type(model).__name__} keeps no `layers` list in its decoder; use 0 "
+                         "(all weights) or LoRA")
+    if not 0 < k <= len(layers):
+        raise ModelError(f"--train-layers: must be in 1..{len(layers)} for this model, got {k}")
+    model.requires_grad_(False)
+    for module in [*layers[-k:], getattr(decoder, "norm", None)]:
+        if module is not None:
+            module.requires_grad_(True)
+    return len(layers)
+
+
 def load_adapter(base, adapter_dir: str | Path):
     """A trainable PeftModel: `base` with the adapter saved in `adapter_dir`."""
     from peft import PeftModel

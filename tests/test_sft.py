@@ -177,6 +177,20 @@ def replay_and_check(demos, thinking):
         obs[d.task.seed] = envs[d.task.seed].step(d.action)
 
 
+def test_thin_moves_drops_only_moves_in_the_asked_share(real_tokenizer):
+    from sdar.sft.demos import thin_moves
+
+    demos = demos_of(real_tokenizer, episodes=6)
+    moves = [d for d in demos if d.action.startswith("go to ")]
+    assert len(moves) > 20 and len(moves) < len(demos)
+    assert thin_moves(demos, 1.0, seed=0) == demos
+    assert thin_moves(demos, 0.0, seed=0) == [d for d in demos if d not in moves]
+    half = thin_moves(demos, 0.5, seed=0)
+    assert [d for d in half if d not in moves] == [d for d in demos if d not in moves]  # the rest, in order
+    assert 0.25 * len(moves) < sum(d in moves for d in half) < 0.75 * len(moves)
+    assert half == thin_moves(demos, 0.5, seed=0) and half != thin_moves(demos, 0.5, seed=1)
+
+
 def test_skills_appear_only_in_the_skills_share(real_tokenizer):
     tok = real_tokenizer
     demos = demos_of(tok, episodes=8, skills_share=0.25)
@@ -220,6 +234,27 @@ def test_greedy_match_is_the_share_of_demos_greedy_decoding_reproduces(tiny):
     assert 0.0 <= report["teacher_greedy_match"] <= 1.0
 
 
+def test_train_layers_updates_only_the_top_layers_and_fails_clearly_out_of_range(tiny):
+    import copy
+
+    from sdar.models import ModelError, train_top_layers
+
+    model, tok = tiny
+    model = copy.deepcopy(model)
+    n = len(model.model.layers)
+    assert train_top_layers(model, 1) == n
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    sft(model, tok, demos_of(tok, episodes=1), epochs=1, lr=1e-3, batch_tokens=2048, micro_batch_tokens=1024,
+        seed=0, progress=False)
+    top = f"model.layers.{n - 1}."
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed and all(k.startswith(top) or k == "model.norm.weight" for k in changed)
+    assert any(k.startswith(top) for k in changed)
+    for bad in (0, n + 1):
+        with pytest.raises(ModelError, match=f"--train-layers: must be in 1..{n}"):
+            train_top_layers(model, bad)
+
+
 def test_cli_writes_model_and_record(tmp_path, capsys):
     out = tmp_path / "sft"
     code = cli_sft(["--model", "tiny", "--out", str(out), "--episodes", "2", "--epochs", "2", "--lr", "1e-3",
@@ -241,6 +276,8 @@ def test_cli_writes_model_and_record(tmp_path, capsys):
     (["--batch-tokens", "0"], ["--batch-tokens", "> 0"]),
     (["--lr", "abc"], ["--lr", "invalid float"]),
     (["--bogus", "1"], ["unrecognized", "--bogus"]),
+    (["--train-layers", "2", "--lora-r", "8"], ["--train-layers", "--lora-r", "not both"]),
+    (["--move-share", "1.5"], ["--move-share", "[0, 1]"]),
 ])
 def test_bad_options_are_one_clear_line(argv, words):
     with pytest.raises(ConfigError) as err:
@@ -277,10 +314,13 @@ def test_train_chains_a_warm_start_and_records_it(tmp_path):
 
     run = tmp_path / "run"
     assert main(["train", "--preset", "tiny", "--no-progress", "--train.steps", "1", "--out", str(run),
-                 "--warmstart.episodes", "4", "--warmstart.epochs", "1"]) == 0
+                 "--warmstart.episodes", "4", "--warmstart.epochs", "1", "--warmstart.move_share", "0.5",
+                 "--warmstart.train_layers", "1"]) == 0
     saved = json.loads((run / "config.json").read_text())
     assert saved["model"]["path"] == str(run / "warmstart" / "model") and saved["warmstart"]["episodes"] == 4
-    assert json.loads((run / "warmstart" / "sft.json").read_text())["demos"]["episodes"] == 4
+    record = json.loads((run / "warmstart" / "sft.json").read_text())
+    assert record["demos"]["episodes"] == 4
+    assert record["options"]["move_share"] == 0.5 and record["options"]["train_layers"] == 1
     assert (run / "final" / "model.safetensors").is_file()
 
 

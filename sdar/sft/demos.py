@@ -134,6 +134,19 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
     return demos
 
 
+MOVE_PREFIX = "go to "
+
+
+def thin_moves(demos: list[Demo], share: float, seed: int) -> list[Demo]:
+    """The demos with only a random `share` of the moves (actions starting "go to ") kept, in order.
+
+    Most turns of a search are moves (household: about 65%), while a task turns on a few rarer actions
+    (take, open, heat, put) that a short run otherwise sees a handful of times; the dropped moves still
+    shape the later prompts, they are just not imitated. Deterministic in `seed`."""
+    rng = random.Random(f"sdar-sft-moves/{seed}")
+    return [d for d in demos if not d.action.startswith(MOVE_PREFIX) or rng.random() < share]
+
+
 def demo_stats(demos: list[Demo]) -> dict:
     """Counts for the run record: episodes, won episodes, turns, noisy turns, turns with skills, tokens."""
     episodes = {id(d.task): d.won for d in demos}

@@ -38,6 +38,8 @@ class SFTOptions:
     """AdamW peak learning rate; it decays linearly to 0 over the run."""
     noise: float = 0.1
     """Probability that a demo turn plays a random other admissible action (not trained on; the recovery is)."""
+    move_share: float = 1.0
+    """Share of the moves ("go to ...") trained on; the rest only shape later prompts (< 1: more of a run on rarer actions)."""
     skills_share: float = 0.25
     """Share of episodes whose prompts carry the skills (teacher format), so the model learns to use them."""
     thinking: bool = False
@@ -64,6 +66,8 @@ class SFTOptions:
     """LoRA rank; 0 trains all weights. The adapter is merged before saving, so OUT/model is a plain model."""
     lora_alpha: int = 16
     """LoRA scaling alpha."""
+    train_layers: int = 0
+    """Train only the top K decoder layers (and the final norm); the rest run frozen, without autograd (faster). 0: all."""
     gap_episodes: int = 4
     """Held-out (eval split) expert episodes scored before and after: response log-prob, teacher–student gap; 0 skips."""
     device: str = "auto"
@@ -85,6 +89,7 @@ def validate(o: SFTOptions) -> None:
         (o.epochs > 0, "--epochs", f"must be > 0, got {o.epochs}"),
         (o.lr > 0, "--lr", f"must be > 0, got {o.lr}"),
         (0.0 <= o.noise <= 1.0, "--noise", f"must be in [0, 1], got {o.noise}"),
+        (0.0 <= o.move_share <= 1.0, "--move-share", f"must be in [0, 1], got {o.move_share}"),
         (0.0 <= o.skills_share <= 1.0, "--skills-share", f"must be in [0, 1], got {o.skills_share}"),
         (o.seed >= 0, "--seed", f"must be >= 0, got {o.seed}"),
         (o.max_turns >= 0, "--max-turns", f"must be >= 0 (0: the environment's own), got {o.max_turns}"),
@@ -96,6 +101,8 @@ def validate(o: SFTOptions) -> None:
         (o.context_tokens > 0, "--context-tokens", f"must be > 0, got {o.context_tokens}"),
         (o.lora_r >= 0, "--lora-r", f"must be >= 0 (0: all weights), got {o.lora_r}"),
         (o.lora_alpha > 0, "--lora-alpha", f"must be > 0, got {o.lora_alpha}"),
+        (o.train_layers >= 0, "--train-layers", f"must be >= 0 (0: all layers), got {o.train_layers}"),
+        (not (o.train_layers and o.lora_r), "--train-layers", "pick one of --train-layers and --lora-r, not both"),
         (o.gap_episodes >= 0, "--gap-episodes", f"must be >= 0, got {o.gap_episodes}"),
     ]
     for ok, flag, message in checks:
@@ -114,8 +121,8 @@ def run_sft(o: SFTOptions) -> dict:
     """Generate demos, fine-tune, save OUT/model and OUT/sft.json; returns the record written."""
     import torch
 
-    from sdar.models import apply_lora, autocast_dtype, load_model, pick_device
-    from sdar.sft.demos import demo_stats, expert_demonstrations
+    from sdar.models import apply_lora, autocast_dtype, load_model, pick_device, train_top_layers
+    from sdar.sft.demos import MOVE_PREFIX, demo_stats, expert_demonstrations, thin_moves
     from sdar.sft.fit import gap_report, sft
 
     validate(o)
@@ -135,9 +142,11 @@ def run_sft(o: SFTOptions) -> dict:
     t0 = time.perf_counter()
     demos = expert_demonstrations(spec, tokenizer, episodes=o.episodes, seed=o.seed, noise=o.noise,
                                   skills_share=o.skills_share, keep_noisy=True, **common)
-    trained = [d for d in demos if not d.noisy]  # noisy turns shape later prompts but are not imitated
+    # noisy turns and thinned-out moves shape later prompts but are not imitated
+    trained = thin_moves([d for d in demos if not d.noisy], o.move_share, o.seed)
     if not trained:
-        raise ConfigError(f"--noise {o.noise} leaves no expert turn to imitate; lower it or raise --episodes")
+        raise ConfigError(f"--noise {o.noise} and --move-share {o.move_share} leave no expert turn to imitate; "
+                          "lower the noise, raise the move share or --episodes")
     held_out = expert_demonstrations(spec, tokenizer, episodes=o.gap_episodes, seed=0, split="eval", **common)
     timings["perf/demo_seconds"] = time.perf_counter() - t0
 
@@ -153,6 +162,8 @@ def run_sft(o: SFTOptions) -> dict:
     t0 = time.perf_counter()
     if o.lora_r:
         model = apply_lora(model, r=o.lora_r, alpha=o.lora_alpha, dropout=0.0, target_modules="all-linear")
+    if o.train_layers:
+        train_top_layers(model, o.train_layers)
     epochs = sft(model, tokenizer, trained, epochs=o.epochs, lr=o.lr, batch_tokens=o.batch_tokens,
                  micro_batch_tokens=o.micro_batch_tokens, seed=o.seed, progress=o.progress,
                  weight_decay=o.weight_decay, amp_dtype=amp)
@@ -166,7 +177,8 @@ def run_sft(o: SFTOptions) -> dict:
     model.save_pretrained(out / "model", safe_serialization=True)
     tokenizer.save_pretrained(out / "model")
     record = {"options": dataclasses.asdict(o), "max_turns": max_turns, "history": history,
-              "device": str(device), "demos": {**demo_stats(demos), "trained_turns": len(trained)},
+              "device": str(device), "demos": {**demo_stats(demos), "trained_turns": len(trained),
+                        "trained_moves": sum(d.action.startswith(MOVE_PREFIX) for d in trained)},
               "epochs": epochs,
               "held_out": {"demos": demo_stats(held_out) if held_out else None, "before": before, "after": after},
               **timings}
