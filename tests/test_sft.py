@@ -231,6 +231,9 @@ def test_greedy_match_is_the_share_of_demos_greedy_decoding_reproduces(tiny):
         reproduced += ids[len(d.prompt_ids):] == d.response_ids
     assert 0 < reproduced < len(demos)  # neither extreme, so the share is tested, not a constant
     assert report["student_greedy_match"] == pytest.approx(reproduced / len(demos))
+    counts = [tuple(map(int, c.split("/"))) for c in report["student_greedy_match_by_verb"].values()]
+    assert sum(h for h, _ in counts) == reproduced and sum(n for _, n in counts) == len(demos)
+    assert set(report["student_greedy_match_by_verb"]) == {d.action.split()[0] for d in demos}
     assert 0.0 <= report["teacher_greedy_match"] <= 1.0
 
 

@@ -123,26 +123,31 @@ def gap_report(model, tokenizer, demos, *, context: str = "skills_by_type", cont
     `student_greedy_match` (and `teacher_greedy_match`): share of the demos whose whole response is the
     argmax at every token, i.e. the demonstrator's turn that greedy decoding would reproduce from its
     state: a per-turn accuracy, cheaper to measure than episodes, though on the demonstrator's states
-    rather than the model's own.
+    rather than the model's own; `student_greedy_match_by_verb` counts it per action verb ("3/7" of the
+    "take" turns), since a search's many moves can hide that the rare decisive actions are missed.
     """
     provider = get_provider(context)
     rows = [d for d in demos if not d.with_skills]
     ns = [len(d.response_ids) for d in rows]
 
-    def score(prompts: list[list[int]]) -> tuple[torch.Tensor, float]:  # an episode's rows share their start
+    def score(prompts: list[list[int]]) -> tuple[torch.Tensor, list[bool]]:  # an episode's rows share their start
         lps, greedy = shared_prefix_logprobs(model, [p + d.response_ids for p, d in zip(prompts, rows)], ns,
                                              token_budget=micro_batch_tokens, amp_dtype=amp_dtype, with_greedy=True)
-        matched = sum(bool(g.all()) for g in greedy) / max(len(rows), 1)
-        return (torch.cat(lps) if lps else torch.zeros(0)), matched
+        return (torch.cat(lps) if lps else torch.zeros(0)), [bool(g.all()) for g in greedy]
 
-    student, student_match = score([d.prompt_ids for d in rows])
-    teacher, teacher_match = score([teacher_prompt_ids(tokenizer, d.user_message, provider(d.task),
-                                                       budget=context_tokens) for d in rows])
+    student, student_hits = score([d.prompt_ids for d in rows])
+    teacher, teacher_hits = score([teacher_prompt_ids(tokenizer, d.user_message, provider(d.task),
+                                                      budget=context_tokens) for d in rows])
+    by_verb: dict[str, list[bool]] = {}  # the action's first word: go, take, open, put, heat, ...
+    for d, hit in zip(rows, student_hits):
+        by_verb.setdefault(d.action.split(" ", 1)[0], []).append(hit)
     sums = {"gap": float((teacher - student).sum()), "student": float(student.sum()),
             "teacher": float(teacher.sum()), "better": float((teacher > student).sum())}
     tokens = sum(ns)
     n = max(tokens, 1)
     return {"gap_mean": sums["gap"] / n, "student_logprob_mean": sums["student"] / n,
             "teacher_logprob_mean": sums["teacher"] / n, "teacher_better_ratio": sums["better"] / n,
-            "student_greedy_match": student_match, "teacher_greedy_match": teacher_match,
+            "student_greedy_match": sum(student_hits) / max(len(rows), 1),
+            "teacher_greedy_match": sum(teacher_hits) / max(len(rows), 1),
+            "student_greedy_match_by_verb": {v: f"{sum(h)}/{len(h)}" for v, h in sorted(by_verb.items())},
             "demos": len(rows), "tokens": tokens}

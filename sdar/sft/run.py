@@ -39,7 +39,7 @@ class SFTOptions:
     noise: float = 0.1
     """Probability that a demo turn plays a random other admissible action (not trained on; the recovery is)."""
     move_share: float = 1.0
-    """Share of the moves ("go to ...") trained on; the rest only shape later prompts (< 1: more of a run on rarer actions)."""
+    """Share of the moves ("go to ...") imitated; the rest only shape later prompts (< 1: more on rarer actions)."""
     skills_share: float = 0.25
     """Share of episodes whose prompts carry the skills (teacher format), so the model learns to use them."""
     thinking: bool = False
@@ -67,7 +67,7 @@ class SFTOptions:
     lora_alpha: int = 16
     """LoRA scaling alpha."""
     train_layers: int = 0
-    """Train only the top K decoder layers (and the final norm); the rest run frozen, without autograd (faster). 0: all."""
+    """Train only the top K decoder layers and the final norm; the rest run frozen, without autograd. 0: all."""
     gap_episodes: int = 4
     """Held-out (eval split) expert episodes scored before and after: response log-prob, teacher–student gap; 0 skips."""
     device: str = "auto"
