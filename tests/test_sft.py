@@ -261,14 +261,31 @@ def test_train_layers_updates_only_the_top_layers_and_fails_clearly_out_of_range
 def test_cli_writes_model_and_record(tmp_path, capsys):
     out = tmp_path / "sft"
     code = cli_sft(["--model", "tiny", "--out", str(out), "--episodes", "2", "--epochs", "2", "--lr", "1e-3",
-                    "--noise", "0.2", "--skills-share", "0.5", "--gap-episodes", "1", "--max-turns", "8",
-                    "--no-progress"])
+                    "--precision", "bf16", "--noise", "0.2", "--skills-share", "0.5", "--gap-episodes", "1",
+                    "--max-turns", "8", "--no-progress"])
     assert code == 0 and "sft written to" in capsys.readouterr().out
     record = json.loads((out / "sft.json").read_text())
     assert (out / "model" / "config.json").is_file() and (out / "model" / "tokenizer.json").is_file()
     assert record["options"]["noise"] == 0.2 and record["demos"]["episodes"] == 2
     assert len(record["epochs"]) == 2 and record["held_out"]["before"]["demos"] > 0
-    assert record["perf/train_seconds"] > 0
+    assert record["perf/train_seconds"] > 0 and record["precision"] == "bf16"
+    assert record["epochs"][0]["sft/tokens"] > record["epochs"][0]["sft/response_tokens"] > 0
+
+
+def test_auto_precision_is_bf16_for_training_only_where_the_cpu_has_it(monkeypatch):
+    import torch
+
+    from sdar import models
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    for native in (True, False):
+        monkeypatch.setattr(models, "cpu_has_bf16", lambda: native)
+        assert models.autocast_dtype("auto", cpu, training=True) == (torch.bfloat16 if native else None)
+        assert models.autocast_dtype("auto", cpu) is None  # sampling stays fp32 on any CPU
+        assert models.autocast_dtype("auto", gpu) == torch.bfloat16
+        assert models.autocast_dtype("auto", gpu, training=True) == torch.bfloat16
+        assert models.autocast_dtype("fp32", cpu, training=True) is None
+        assert models.autocast_dtype("bf16", cpu) == torch.bfloat16
 
 
 @pytest.mark.parametrize("argv, words", [
@@ -281,6 +298,7 @@ def test_cli_writes_model_and_record(tmp_path, capsys):
     (["--bogus", "1"], ["unrecognized", "--bogus"]),
     (["--train-layers", "2", "--lora-r", "8"], ["--train-layers", "--lora-r", "not both"]),
     (["--move-share", "1.5"], ["--move-share", "[0, 1]"]),
+    (["--precision", "fp16"], ["--precision", "bf16", "fp32"]),
 ])
 def test_bad_options_are_one_clear_line(argv, words):
     with pytest.raises(ConfigError) as err:
@@ -305,10 +323,10 @@ def test_options_for_a_run_copy_its_protocol():
     from sdar.sft.run import options_for_run
 
     cfg = build_config("tiny", {"rollout.thinking": "true", "env.history": "3", "teacher.context_tokens": "64",
-                                "optim.micro_batch_tokens": "1024"})
+                                "optim.micro_batch_tokens": "1024", "model.precision": "fp32"})
     o = options_for_run(cfg, "x", episodes=5)
-    assert (o.model, o.thinking, o.history, o.context_tokens, o.micro_batch_tokens, o.episodes) == \
-        ("tiny", True, 3, 64, 1024, 5)
+    assert (o.model, o.thinking, o.history, o.context_tokens, o.micro_batch_tokens, o.precision, o.episodes) == \
+        ("tiny", True, 3, 64, 1024, "fp32", 5)
     validate(o)
 
 

@@ -52,7 +52,8 @@ def sft(model, tokenizer, samples, *, epochs: int, lr: float, batch_tokens: int,
         seed: int, progress: bool = True, weight_decay: float = 0.01, grad_clip: float = 1.0,
         amp_dtype=None) -> list[dict]:
     """Fine-tune `model` in place on `samples` (anything with `prompt_ids`, `response_ids`); one metrics
-    dict per epoch: `loss/sft` (token-mean over the epoch, measured before each step), tokens, time."""
+    dict per epoch: `loss/sft` (token-mean over the epoch, measured before each step), response tokens,
+    tokens forwarded (prompt + response, no padding), time."""
     device = next(model.parameters()).device
     rng = random.Random(seed)
     plans = [shuffled_batches(samples, batch_tokens, rng) for _ in range(epochs)]
@@ -65,10 +66,11 @@ def sft(model, tokenizer, samples, *, epochs: int, lr: float, batch_tokens: int,
     model.train()
     for epoch, plan in enumerate(plans, 1):
         t0 = time.perf_counter()
-        loss_sum, tokens, norms, skipped = 0.0, 0, [], 0
+        loss_sum, tokens, seen, norms, skipped = 0.0, 0, 0, [], 0
         for rows in plan:
             optimizer.zero_grad(set_to_none=True)
             num_tokens = sum(len(samples[i].response_ids) for i in rows)
+            seen += sum(len(samples[i].prompt_ids) for i in rows) + num_tokens
             loss = 0.0
             for chunk in plan_micro_batches([samples[i] for i in rows], micro_batch_tokens):
                 mb = build_micro_batch(samples, [rows[j] for j in chunk], tokenizer.pad_token_id, device)
@@ -89,7 +91,7 @@ def sft(model, tokenizer, samples, *, epochs: int, lr: float, batch_tokens: int,
             bar.update(1)
             bar.set_postfix(epoch=epoch, loss=f"{loss:.3f}")
         metrics.append({"epoch": epoch, "loss/sft": loss_sum / max(tokens, 1), "sft/response_tokens": tokens,
-                        "sft/batches": len(plan), "sft/skipped_steps": skipped,
+                        "sft/tokens": seen, "sft/batches": len(plan), "sft/skipped_steps": skipped,
                         "sft/grad_norm_mean": sum(norms) / max(len(norms), 1),
                         "perf/epoch_seconds": time.perf_counter() - t0})
     bar.close()

@@ -72,16 +72,19 @@ class SFTOptions:
     """Held-out (eval split) expert episodes scored before and after: response log-prob, teacher–student gap; 0 skips."""
     device: str = "auto"
     """'auto' (cuda if available, else cpu) or a torch device string."""
+    precision: str = "auto"
+    """'bf16' autocast, 'fp32', or 'auto' (bf16 on a GPU or on a CPU with native bf16, else fp32)."""
     progress: bool = True
     """Show a progress bar."""
 
 
 def validate(o: SFTOptions) -> None:
     """Raise ConfigError naming the first bad option."""
-    from sdar.config import CONTEXTS
+    from sdar.config import CONTEXTS, PRECISIONS
     from sdar.envs import env_names
 
     checks = [
+        (o.precision in PRECISIONS, "--precision", f"{o.precision!r} is not one of {', '.join(PRECISIONS)}"),
         (o.env in env_names(), "--env", f"{o.env!r} is not one of {', '.join(env_names())}"),
         (o.context in CONTEXTS, "--context", f"{o.context!r} is not one of {', '.join(CONTEXTS)}"),
         (o.episodes > 0, "--episodes", f"must be > 0, got {o.episodes}"),
@@ -135,7 +138,7 @@ def run_sft(o: SFTOptions) -> dict:
     timings = {}
     torch.manual_seed(o.seed)
     device = pick_device(o.device)
-    amp = autocast_dtype("auto", device)
+    amp = autocast_dtype(o.precision, device, training=True)
     model, tokenizer = load_model(o.model, device)
     model.eval()
 
@@ -177,7 +180,8 @@ def run_sft(o: SFTOptions) -> dict:
     model.save_pretrained(out / "model", safe_serialization=True)
     tokenizer.save_pretrained(out / "model")
     record = {"options": dataclasses.asdict(o), "max_turns": max_turns, "history": history,
-              "device": str(device), "demos": {**demo_stats(demos), "trained_turns": len(trained),
+              "device": str(device), "precision": "bf16" if amp else "fp32",
+              "demos": {**demo_stats(demos), "trained_turns": len(trained),
                         "trained_moves": sum(d.action.startswith(MOVE_PREFIX) for d in trained)},
               "epochs": epochs,
               "held_out": {"demos": demo_stats(held_out) if held_out else None, "before": before, "after": after},
@@ -188,13 +192,14 @@ def run_sft(o: SFTOptions) -> dict:
 
 def options_for_run(cfg, out: str, **sft) -> SFTOptions:
     """SFT options with a training run's protocol (env, model, thinking, history, turn limit, prompt and
-    privileged budgets, seed, forward micro-batch, device), so a warm start chained before RL teaches
+    privileged budgets, seed, forward micro-batch, device, precision), so a warm start chained before RL teaches
     exactly its format within its memory; `sft` sets the rest (episodes, epochs, lr, noise, ...)."""
     return SFTOptions(env=cfg.env.name, data=cfg.env.data, model=cfg.model.path, out=out,
                       thinking=cfg.rollout.thinking, seed=cfg.train.seed, max_turns=cfg.env.max_turns,
                       history=cfg.env.history, max_prompt_tokens=cfg.rollout.max_prompt_tokens,
                       context=cfg.teacher.context, context_tokens=cfg.teacher.context_tokens,
-                      micro_batch_tokens=cfg.optim.micro_batch_tokens, device=cfg.model.device, **sft)
+                      micro_batch_tokens=cfg.optim.micro_batch_tokens, device=cfg.model.device,
+                      precision=cfg.model.precision, **sft)
 
 
 class _Parser(argparse.ArgumentParser):
