@@ -40,7 +40,8 @@ class ModelConfig:
     device: str = "auto"
     """'auto' (cuda if available, else cpu), or any torch device string."""
     precision: str = "auto"
-    """'bf16' autocast, 'fp32', or 'auto' (bf16 on a GPU, fp32 on the CPU, where it is faster)."""
+    """'bf16' autocast, 'fp32', or 'auto': bf16 on a GPU; on the CPU fp32 (faster sampling), except for a
+    chained warm start, which only trains: bf16 where the CPU has native bf16 (`sdar sft --precision`)."""
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ def autocast_dtype(precision: str, device: torch.device, *, training: bool = Fal
     """The autocast dtype, or None for plain fp32. 'auto' is bf16 on a GPU and fp32 on the CPU, where,
     measured here, bf16 autocast *slows* sampling (small batches, and it recasts fp32 weights every op);
     with `training` (big-batch forward and backward passes) 'auto' is bf16 on a CPU that computes bf16
-    natively, where it runs an SFT epoch 1.7x faster (`benchmarks/sft_precision.py`)."""
+    natively, where an SFT run trains 1.27x faster (`benchmarks/sft_precision.py`)."""
     if precision == "auto":
         native = device.type == "cuda" or (training and device.type == "cpu" and cpu_has_bf16())
         precision = "bf16" if native else "fp32"

@@ -192,8 +192,8 @@ def run_sft(o: SFTOptions) -> dict:
 
 def options_for_run(cfg, out: str, **sft) -> SFTOptions:
     """SFT options with a training run's protocol (env, model, thinking, history, turn limit, prompt and
-    privileged budgets, seed, forward micro-batch, device, precision), so a warm start chained before RL teaches
-    exactly its format within its memory; `sft` sets the rest (episodes, epochs, lr, noise, ...)."""
+    privileged budgets, seed, forward micro-batch, device, precision), so a warm start chained before RL
+    teaches exactly its format within its memory; `sft` sets the rest (episodes, epochs, lr, noise, ...)."""
     return SFTOptions(env=cfg.env.name, data=cfg.env.data, model=cfg.model.path, out=out,
                       thinking=cfg.rollout.thinking, seed=cfg.train.seed, max_turns=cfg.env.max_turns,
                       history=cfg.env.history, max_prompt_tokens=cfg.rollout.max_prompt_tokens,
