@@ -4,8 +4,7 @@ The same `sdar sft` job (same demonstrations, same batch order, same starting mo
 once under bf16 autocast (fp32 master weights and optimizer either way), in fresh processes one after the
 other, `--repeats` times, alternating which goes first. Reported per precision: training seconds,
 tokens per second (prompt + response of the trained turns), peak memory (the run's max RSS), and the
-held-out response loss
-and greedy match after training (each scored in its own run's precision).
+held-out response loss and greedy match after training (each scored in its own run's precision).
 
 Writes benchmarks/results/sft_precision.json and sft_precision.md.
     python benchmarks/sft_precision.py --episodes 8 --repeats 1

@@ -137,6 +137,10 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
 MOVE_PREFIX = "go to "
 
 
+def is_move(demo: Demo) -> bool:
+    return demo.action.startswith(MOVE_PREFIX)
+
+
 def thin_moves(demos: list[Demo], share: float, seed: int) -> list[Demo]:
     """The demos with only a random `share` of the moves (actions starting "go to ") kept, in order.
 
@@ -144,7 +148,7 @@ def thin_moves(demos: list[Demo], share: float, seed: int) -> list[Demo]:
     (take, open, heat, put) that a short run otherwise sees a handful of times; the dropped moves still
     shape the later prompts, they are just not imitated. Deterministic in `seed`."""
     rng = random.Random(f"sdar-sft-moves/{seed}")
-    return [d for d in demos if not d.action.startswith(MOVE_PREFIX) or rng.random() < share]
+    return [d for d in demos if not is_move(d) or rng.random() < share]
 
 
 def demo_stats(demos: list[Demo]) -> dict:

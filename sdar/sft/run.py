@@ -125,7 +125,7 @@ def run_sft(o: SFTOptions) -> dict:
     import torch
 
     from sdar.models import apply_lora, autocast_dtype, load_model, pick_device, train_top_layers
-    from sdar.sft.demos import MOVE_PREFIX, demo_stats, expert_demonstrations, thin_moves
+    from sdar.sft.demos import demo_stats, expert_demonstrations, is_move, thin_moves
     from sdar.sft.fit import gap_report, sft
 
     validate(o)
@@ -182,7 +182,7 @@ def run_sft(o: SFTOptions) -> dict:
     record = {"options": dataclasses.asdict(o), "max_turns": max_turns, "history": history,
               "device": str(device), "precision": "bf16" if amp else "fp32",
               "demos": {**demo_stats(demos), "trained_turns": len(trained),
-                        "trained_moves": sum(d.action.startswith(MOVE_PREFIX) for d in trained)},
+                        "trained_moves": sum(map(is_move, trained))},
               "epochs": epochs,
               "held_out": {"demos": demo_stats(held_out) if held_out else None, "before": before, "after": after},
               **timings}
