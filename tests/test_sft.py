@@ -2,6 +2,7 @@
 the loss going down on the tiny model, valid noise-free actions, skills only where asked, the CLI."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -53,7 +54,9 @@ def test_demo_prompts_are_byte_identical_to_rollout_prompts(real_tokenizer, thin
         assert demo.user_message == turn.prompt
         assert demo.prompt_ids == turn.prompt_ids
         assert tok.decode(demo.prompt_ids) == tok.decode(turn.prompt_ids)
-        assert demo.response_ids == turn.response_ids and demo.response_text == turn.response_text
+        if not thinking:  # with thinking, the demo's thought is written after the episode (search_thoughts)
+            assert demo.response_ids == turn.response_ids and demo.response_text == turn.response_text
+        assert demo.response_text.endswith(turn.response_text[turn.response_text.index("<action>"):])
         assert tok.decode(demo.response_ids) == demo.response_text  # the ids spell exactly the text
         assert tok.decode(demo.prompt_ids).endswith("<|im_start|>assistant\n")
         assert demo.response_text.endswith("</action>") and tok.eos_token_id not in demo.response_ids
@@ -305,6 +308,39 @@ def test_bad_options_are_one_clear_line(argv, words):
         validate(parse_options(argv))
     line = str(err.value)
     assert "\n" not in line and all(w in line for w in words)
+
+
+def test_search_thoughts_name_the_sought_object_and_where_it_is_found():
+    from sdar.sft.demos import search_thoughts
+
+    actions = ["go to cabinet 1", "open cabinet 1", "go to drawer 1", "take book 1 from drawer 1", "go to desk 1",
+               "put book 1 in/on desk 1", "go to sofa 1", None, "take laptop 2 from sofa 1", "go to shelf 1",
+               "use desklamp 1", "go to sinkbasin 1", "clean laptop 2 with sinkbasin 1"]
+    assert search_thoughts(actions) == [
+        "Looking for book, not here.", "Looking for book, not here.", "Looking for book, not here.",
+        "Looking for book 1, here it is.", "Carrying book 1 to desk 1.", "Carrying book 1 to desk 1.",
+        "Looking for laptop, not here.", "Looking for laptop, not here.",  # the noisy turn is skipped, not read
+        "Looking for laptop 2, here it is.", "Looking for desklamp, not here.", "Looking for desklamp 1, here it is.",
+        "Carrying laptop 2 to sinkbasin 1.", "Carrying laptop 2 to sinkbasin 1."]
+    alfworld = ["take mug 1 from shelf 1", "go to desk 1", "move mug 1 to desk 1", "go to bed 1"]  # places by "move"
+    assert search_thoughts(alfworld) == [
+        "Looking for mug 1, here it is.", "Carrying mug 1 to desk 1.", "Carrying mug 1 to desk 1.", None]
+    assert search_thoughts(["search[cats]", "click[buy]"]) == [None, None]  # another vocabulary: the template
+
+
+def test_thinking_demos_look_for_what_the_prompt_shows(real_tokenizer):
+    """Where a demo says "here it is", the object is among what the current observation shows; where it
+    says "not here", no object of that name is."""
+    demos = demos_of(real_tokenizer, episodes=12, thinking=True)
+    found = [d for d in demos if "here it is" in d.response_text]
+    assert len(found) >= 12 and all(d.action.startswith(("take ", "use ")) for d in found)
+    for d in demos:
+        observation = d.user_message.split("your current observation is:")[1].split("\n")[0]
+        in_view = observation.split("you see", 1)[1] if "you see" in observation else ""
+        thought = d.response_text[len("<think>"):d.response_text.index("</think>")]
+        if thought.startswith("Looking for"):
+            name = thought[len("Looking for "):].split(",")[0]
+            assert bool(re.search(rf"\b{name}\b", in_view)) == ("here it is" in thought), d.response_text
 
 
 def test_demo_responses_are_what_the_expert_agent_writes():

@@ -8,8 +8,9 @@ agent whose `encode` *is* `ModelAgent.encode` (inherited): prompts come from the
 history window (including what the history shows after a noisy action) and the same chat template.
 
 - Response: the expert's action as `<action>{action}</action>` (as `ExpertAgent` writes it; an expert
-  that writes its own tags is taken as is), with thinking on a short templated `<think>…</think>`
-  first; tokenized on its own, as a sampled response is appended to its prompt. No EOS follows: the
+  that writes its own tags is taken as is), with thinking on a short `<think>…</think>` first
+  (`search_thoughts`, written once the episode is over since it looks ahead, where the actions speak
+  ALFWorld's vocabulary; else a template); tokenized on its own, as a sampled response is appended to its prompt. No EOS follows: the
   rollout sampler stops at the prompt format's stop string ("</action>"), so a sampled response ends
   with the tokens that complete it and never holds an EOS; an EOS in the target would teach a token
   the rollout never samples.
@@ -29,6 +30,7 @@ This module never runs a model; it only needs a tokenizer.
 from __future__ import annotations
 
 import random
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -61,12 +63,63 @@ class Demo:
     """Set only by `gap_report` on its scoring copies (the teacher's prompt for the same response)."""
 
 
-def response_text(action: str, goal: str, *, thinking: bool) -> str:
-    """What the model should write for `action`: the rollout's tags, a one-line reasoning when thinking."""
+def response_text(action: str, goal: str, *, thinking: bool, thought: str | None = None) -> str:
+    """What the model should write for `action`: the rollout's tags, a one-line reasoning when thinking
+    (`thought` if given, else a template that restates the goal and the action)."""
     tagged = action if action.lstrip().startswith("<") else f"<action>{action}</action>"
     if not thinking:
         return tagged
-    return f"<think>My task is to {goal.rstrip('.')}. The next step towards it is: {action}.</think>{tagged}"
+    if thought is None:
+        thought = f"My task is to {goal.rstrip('.')}. The next step towards it is: {action}."
+    return f"<think>{thought}</think>{tagged}"
+
+
+# ALFWorld's vocabulary (household speaks it too): "take book 1 from drawer 1", "use desklamp 1"
+_SOUGHT = re.compile(r"^(take|use) (\S+) (\d+)\b")
+# where a held object goes next: "put book 1 in/on desk 1", "move mug 1 to shelf 2", "clean X 1 with sinkbasin 1"
+_TARGET = re.compile(r"^(put|move|clean|heat|cool|slice) \S+ \d+ (?:in/on|to|with) (\S+ \d+)$")
+_SEARCH_VERBS = ("go", "open", "close", "examine", "look", "inventory")
+
+
+def search_thoughts(actions: list[str | None]) -> list[str | None]:
+    """Per turn, a thought naming what the agent is after, read off the episode's own expert actions
+    (`None` entries, e.g. noisy turns, are skipped when looking ahead). For a turn whose next non-search
+    action (search: go, open, close, examine, look, inventory) takes or uses object `O N`:
+        "Looking for O N, here it is."   on the take/use turn itself
+        "Looking for O, not here."       on the search turns before it
+    after a take, until it is placed ("put ..." / ALFWorld's "move ... to ...") or the next such search:
+    "Carrying O N to R M." with R M where the next put, move, clean, heat, cool or slice takes it (a
+    thought without the destination let the model put the object back where it found it); `None` where
+    no rule applies (other vocabularies), for the template.
+
+    Why this wording: the decision (take it, or search on) falls on the token right after the object
+    name, where a copy from the prompt decides it: a model that has just written "book" continues with
+    " 1" when "book 1" is in the observation. The bundled SmolLM2-135M, untrained, separates take states
+    from states with other objects in view by P(" " after "Looking for book") at AUC 0.999, while the
+    take-vs-go logit separates them at 0.74, and at 0.72 after a warm start without thoughts
+    (`python benchmarks/take_decision.py --episodes 20 --models ...`, 24 take and 64 go states).
+    """
+    thoughts: list[str | None] = []
+    carrying = None
+    for t, action in enumerate(actions):
+        sought, target = None, None
+        for later in (a for a in actions[t:] if a is not None):
+            sought, target = _SOUGHT.match(later), _TARGET.match(later)
+            if sought or target or later.split(" ", 1)[0] not in _SEARCH_VERBS:
+                break
+        if sought:
+            here = action == sought.string
+            thoughts.append(f"Looking for {sought.group(2)} {sought.group(3)}, here it is." if here
+                            else f"Looking for {sought.group(2)}, not here.")
+        elif carrying:
+            thoughts.append(f"Carrying {carrying} to {target.group(2)}." if target else f"Carrying {carrying}.")
+        else:
+            thoughts.append(None)
+        if action is not None and action.startswith("take "):
+            carrying = " ".join(action.split()[1:3])
+        elif action is not None and action.startswith(("put ", "move ")):  # household / ALFWorld's placing
+            carrying = None
+    return thoughts
 
 
 class DemoAgent(ModelAgent):
@@ -125,12 +178,17 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
                                 thinking=thinking, max_prompt_tokens=max_prompt_tokens)
     demos = []
     for traj in trajectories:
-        for turn, noisy in zip(traj.turns, agent.noisy[id(traj.task)]):
+        flags = agent.noisy[id(traj.task)]
+        thoughts = search_thoughts([None if noisy else t.action for t, noisy in zip(traj.turns, flags)])
+        for turn, noisy, thought in zip(traj.turns, flags, thoughts):
             if not turn.valid or (noisy and not keep_noisy):  # invalid: it would teach an invalid answer
                 continue
-            demos.append(Demo(traj.task, turn.turn_index, turn.prompt, turn.prompt_ids, turn.response_ids,
-                              turn.response_text, turn.action or "", noisy, id(traj.task) in skills_tasks,
-                              traj.won))
+            text, ids = turn.response_text, turn.response_ids
+            if thinking and thought is not None and not noisy:  # the history shows actions only: prompts stay as run
+                text = response_text(turn.action, traj.task.goal, thinking=True, thought=thought)
+                ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+            demos.append(Demo(traj.task, turn.turn_index, turn.prompt, turn.prompt_ids, ids, text,
+                              turn.action or "", noisy, id(traj.task) in skills_tasks, traj.won))
     return demos
 
 
