@@ -110,6 +110,7 @@ def cmd_eval(args: list[str]) -> int:
                         help="ALFWorld evaluation split (default valid_seen)")
     parser.add_argument("--workers", type=int, default=0, help="run environments in N worker processes")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (it goes to stderr)")
     a = parser.parse_args(args)
     if a.algo is not None:
         if a.with_skills and not EVAL_MODES[a.algo]:
@@ -132,7 +133,7 @@ def cmd_eval(args: list[str]) -> int:
         if pool is not None:
             spec = in_workers(spec, pool=pool)
         summary, _ = evaluate(agent, spec, episodes=a.episodes, max_turns=a.max_turns or spec.max_turns,
-                              history=spec.history, thinking=a.thinking)
+                              history=spec.history, thinking=a.thinking, progress=not a.no_progress)
     summary.update({"env": a.env, "policy": a.policy, "with_skills": a.with_skills, "seed": a.seed,
                     "model": a.model if a.policy == "model" else None})
     print(json.dumps(summary) if a.json else format_table(summary))

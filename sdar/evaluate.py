@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
+from tqdm.auto import tqdm
+
 from sdar.envs.base import EnvSpec
 from sdar.rollout.collect import run_episodes
 from sdar.types import Trajectory
@@ -63,14 +65,22 @@ def env_metrics(env: str, trajectories: list[Trajectory], task_types: tuple[str,
 
 
 def evaluate(agent, spec: EnvSpec, *, episodes: int, max_turns: int, history: int, thinking: bool,
-             batch_size: int = 32) -> tuple[dict, list[Trajectory]]:
-    """Play `episodes` held-out tasks, `batch_size` at a time; returns (summary, trajectories)."""
+             batch_size: int = 32, progress: bool = False) -> tuple[dict, list[Trajectory]]:
+    """Play `episodes` held-out tasks, `batch_size` at a time; returns (summary, trajectories).
+    `progress`: a bar of finished episodes, with the turn the current batch is on."""
     tasks = eval_tasks(spec, episodes)
     trajectories: list[Trajectory] = []
-    for start in range(0, len(tasks), batch_size):
-        chunk = tasks[start:start + batch_size]
-        trajectories += run_episodes(agent, chunk, list(range(start, start + len(chunk))), spec,
-                                     max_turns=max_turns, history=history, thinking=thinking)
+    with tqdm(total=len(tasks), desc="sdar eval", unit="episode", disable=not progress) as bar:
+        for start in range(0, len(tasks), batch_size):
+            chunk = tasks[start:start + batch_size]
+
+            def on_turn(turn: int, playing: int, start=start, size=len(chunk)) -> None:
+                bar.update(start + size - playing - bar.n)
+                bar.set_postfix(turn=f"{turn}/{max_turns}", refresh=False)
+
+            trajectories += run_episodes(agent, chunk, list(range(start, start + len(chunk))), spec,
+                                         max_turns=max_turns, history=history, thinking=thinking, on_turn=on_turn)
+            bar.update(len(trajectories) - bar.n)
     summary = summarize(trajectories, spec.task_types)
     summary.update(env_metrics(spec.name, trajectories, spec.task_types))
     return summary, trajectories

@@ -33,6 +33,15 @@ def test_table_output(capsys):
     assert out.splitlines()[2] == "(All: 95% interval 75.7-100.0 over 12 episodes)"  # 12 wins of 12: 12 / (12 + 1.96²)
 
 
+def test_eval_shows_progress_on_stderr_unless_asked_not_to(capsys):
+    """Episodes finish on the bar as they end (40 tasks: a batch of 32, then 8); stdout stays one JSON."""
+    code, out, err = run(capsys, "eval", "--policy", "expert", "--episodes", "40", "--json")
+    assert code == 0 and json.loads(out)["success_rate"] == 1.0
+    assert "sdar eval" in err and "40/40" in err and "turn=" in err
+    code, out, err = run(capsys, "eval", "--policy", "expert", "--episodes", "5", "--json", "--no-progress")
+    assert code == 0 and json.loads(out) and err == ""
+
+
 def test_wilson_interval_is_where_the_score_test_accepts():
     """Every p inside the interval passes |p̂ − p| ≤ z·sqrt(p(1 − p)/n), found here by bisection."""
     from sdar.evaluate import wilson_interval

@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 import re
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
@@ -108,8 +109,10 @@ def encode_chat(tokenizer, messages: list[dict[str, str]]) -> list[int]:
 
 
 def run_episodes(agent: Agent, tasks: list[Task], group_ids: list[int], spec: EnvSpec, *, max_turns: int,
-                 history: int, thinking: bool, max_prompt_tokens: int = 1 << 30) -> list[Trajectory]:
-    """Play one episode per task, all in lock-step; returns the trajectories in task order."""
+                 history: int, thinking: bool, max_prompt_tokens: int = 1 << 30,
+                 on_turn: Callable[[int, int], None] | None = None) -> list[Trajectory]:
+    """Play one episode per task, all in lock-step; returns the trajectories in task order.
+    `on_turn(turn, playing)`, if given, is called before each turn with the number of episodes still on."""
     fmt = get_format(spec.prompt_format)
     envs = [spec.make_env(task) for task in tasks]
     trajs = [Trajectory(task=task, group_id=g) for task, g in zip(tasks, group_ids)]
@@ -121,6 +124,8 @@ def run_episodes(agent: Agent, tasks: list[Task], group_ids: list[int], spec: En
         past: list[list[tuple[str, str]]] = [[] for _ in tasks]
         for turn in range(max_turns):
             active = [i for i, o in enumerate(obs) if o is not None and not o.done]
+            if on_turn is not None:
+                on_turn(turn, len(active))
             if not active:
                 break
             rendered = [_fit_prompt(agent, fmt, trajs[i].task, turn, past[i], obs[i], history, thinking,
