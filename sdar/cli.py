@@ -111,6 +111,8 @@ def cmd_eval(args: list[str]) -> int:
     parser.add_argument("--workers", type=int, default=0, help="run environments in N worker processes")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (it goes to stderr)")
+    parser.add_argument("--trajectories", default=None, metavar="FILE",
+                        help="also write every turn (prompt, response, action, valid, outcome) as JSON lines")
     a = parser.parse_args(args)
     if a.algo is not None:
         if a.with_skills and not EVAL_MODES[a.algo]:
@@ -118,22 +120,34 @@ def cmd_eval(args: list[str]) -> int:
         a.with_skills = EVAL_MODES[a.algo]
     if a.episodes <= 0:
         raise UsageError(f"--episodes: must be > 0, got {a.episodes}")
+    from pathlib import Path
+
     from sdar.config import RunConfig, env_spec_for
     from sdar.envs import env_names
     from sdar.envs.workers import WorkerPool, in_workers
-    from sdar.evaluate import evaluate, format_table
+    from sdar.evaluate import evaluate, format_table, turn_records
     from sdar.rollout.prompts import get_format
 
     if a.env not in env_names():
         raise UsageError(f"--env: {a.env!r} is not one of {', '.join(env_names())}")
     env_cfg = dataclasses.replace(RunConfig().env, name=a.env, data=a.alfworld_data or "", eval_split=a.split or "")
     spec = env_spec_for(dataclasses.replace(RunConfig(), env=env_cfg))
+    saved = None
+    if a.trajectories:  # opened first, so an unwritable path fails before the evaluation, not after it
+        try:
+            Path(a.trajectories).parent.mkdir(parents=True, exist_ok=True)
+            saved = open(a.trajectories, "w", encoding="utf-8")
+        except OSError as e:
+            raise UsageError(f"--trajectories: cannot write {a.trajectories}: {e.strerror}") from None
     agent = make_eval_agent(a, stop_strings=get_format(spec.prompt_format).stop_strings)
     with WorkerPool(a.workers) if a.workers > 0 else contextlib.nullcontext() as pool:
         if pool is not None:
             spec = in_workers(spec, pool=pool)
-        summary, _ = evaluate(agent, spec, episodes=a.episodes, max_turns=a.max_turns or spec.max_turns,
-                              history=spec.history, thinking=a.thinking, progress=not a.no_progress)
+        summary, trajectories = evaluate(agent, spec, episodes=a.episodes, max_turns=a.max_turns or spec.max_turns,
+                                         history=spec.history, thinking=a.thinking, progress=not a.no_progress)
+    if saved is not None:
+        with saved:
+            saved.writelines(json.dumps(r) + "\n" for r in turn_records(trajectories))
     summary.update({"env": a.env, "policy": a.policy, "with_skills": a.with_skills, "seed": a.seed,
                     "model": a.model if a.policy == "model" else None})
     print(json.dumps(summary) if a.json else format_table(summary))

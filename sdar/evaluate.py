@@ -86,6 +86,17 @@ def evaluate(agent, spec: EnvSpec, *, episodes: int, max_turns: int, history: in
     return summary, trajectories
 
 
+def turn_records(trajectories: list[Trajectory]) -> list[dict]:
+    """One JSON-ready record per turn (`sdar eval --trajectories`), with the keys of a run's samples.jsonl
+    that an evaluation has: episode, task type, goal, outcome, the prompt's user message, the response,
+    the parsed action (null: unparsable or not admissible), whether it was valid, and what the
+    environment answered."""
+    return [{"trajectory": k, "task_type": traj.task.task_type, "goal": traj.task.goal, "won": traj.won,
+             "turn": t.turn_index, "prompt": t.prompt, "response": t.response_text, "action": t.action,
+             "valid": t.valid, "observation": t.observation}
+            for k, traj in enumerate(trajectories) for t in traj.turns]
+
+
 def format_table(summary: dict) -> str:
     """A one-row table in the paper's Table 1 style: per-type columns, then All; under it, the interval."""
     names = list(summary["per_type"])

@@ -42,6 +42,24 @@ def test_eval_shows_progress_on_stderr_unless_asked_not_to(capsys):
     assert code == 0 and json.loads(out) and err == ""
 
 
+def test_eval_writes_every_turn_it_played(capsys, tmp_path):
+    path = tmp_path / "deep" / "turns.jsonl"
+    code, out, _ = run(capsys, "eval", "--policy", "random", "--episodes", "3", "--max-turns", "4", "--json",
+                       "--trajectories", str(path))
+    report = json.loads(out)
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert code == 0 and len(records) == 12 and {r["trajectory"] for r in records} == {0, 1, 2}
+    assert [r["turn"] for r in records[:4]] == [0, 1, 2, 3]
+    assert sum(r["valid"] for r in records) / 12 == report["valid_action_rate"]
+    assert all(r["response"] == f"<action>{r['action']}</action>" and r["goal"] for r in records)
+
+
+def test_eval_refuses_an_unwritable_trajectories_file_before_playing(capsys, tmp_path):
+    (tmp_path / "file").write_text("")
+    code, out, err = run(capsys, "eval", "--policy", "expert", "--trajectories", str(tmp_path / "file" / "x.jsonl"))
+    assert code != 0 and "--trajectories" in err and out == ""
+
+
 def test_wilson_interval_is_where_the_score_test_accepts():
     """Every p inside the interval passes |p̂ − p| ≤ z·sqrt(p(1 − p)/n), found here by bisection."""
     from sdar.evaluate import wilson_interval
