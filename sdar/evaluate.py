@@ -76,7 +76,7 @@ def evaluate(agent, spec: EnvSpec, *, episodes: int, max_turns: int, history: in
 
             def on_turn(turn: int, playing: int, start=start, size=len(chunk)) -> None:
                 bar.update(start + size - playing - bar.n)
-                bar.set_postfix(turn=f"{turn}/{max_turns}", refresh=False)
+                bar.set_postfix(turn=f"{turn + 1}/{max_turns}")  # the turn about to be played
 
             trajectories += run_episodes(agent, chunk, list(range(start, start + len(chunk))), spec,
                                          max_turns=max_turns, history=history, thinking=thinking, on_turn=on_turn)
