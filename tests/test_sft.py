@@ -318,13 +318,21 @@ def test_search_thoughts_name_the_sought_object_and_where_it_is_found():
                "use desklamp 1", "go to sinkbasin 1", "clean laptop 2 with sinkbasin 1"]
     assert search_thoughts(actions) == [
         "Looking for book, not here.", "Looking for book, not here.", "Looking for book, not here.",
-        "Looking for book 1, here it is.", "Carrying book 1 to desk 1.", "Carrying book 1 to desk 1.",
+        "Looking for book 1, here it is.", "Carrying book 1 to put it in/on desk 1.",
+        "Carrying book 1 to put it in/on desk 1.",
         "Looking for laptop, not here.", "Looking for laptop, not here.",  # the noisy turn is skipped, not read
         "Looking for laptop 2, here it is.", "Looking for desklamp, not here.", "Looking for desklamp 1, here it is.",
-        "Carrying laptop 2 to sinkbasin 1.", "Carrying laptop 2 to sinkbasin 1."]
+        "Carrying laptop 2 to clean it with sinkbasin 1.", "Carrying laptop 2 to clean it with sinkbasin 1."]
     alfworld = ["take mug 1 from shelf 1", "go to desk 1", "move mug 1 to desk 1", "go to bed 1"]  # places by "move"
     assert search_thoughts(alfworld) == [
-        "Looking for mug 1, here it is.", "Carrying mug 1 to desk 1.", "Carrying mug 1 to desk 1.", None]
+        "Looking for mug 1, here it is.", "Carrying mug 1 to move it to desk 1.",
+        "Carrying mug 1 to move it to desk 1.", None]
+    cool = ["take pot 2 from stoveburner 1", "go to fridge 1", "cool pot 2 with fridge 1", "go to shelf 1",
+            "put pot 2 in/on shelf 1"]  # the purpose changes once the pot is cooled
+    assert search_thoughts(cool) == [
+        "Looking for pot 2, here it is.", "Carrying pot 2 to cool it with fridge 1.",
+        "Carrying pot 2 to cool it with fridge 1.", "Carrying pot 2 to put it in/on shelf 1.",
+        "Carrying pot 2 to put it in/on shelf 1."]
     assert search_thoughts(["search[cats]", "click[buy]"]) == [None, None]  # another vocabulary: the template
 
 

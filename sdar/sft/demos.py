@@ -10,10 +10,10 @@ history window (including what the history shows after a noisy action) and the s
 - Response: the expert's action as `<action>{action}</action>` (as `ExpertAgent` writes it; an expert
   that writes its own tags is taken as is), with thinking on a short `<think>…</think>` first
   (`search_thoughts`, written once the episode is over since it looks ahead, where the actions speak
-  ALFWorld's vocabulary; else a template); tokenized on its own, as a sampled response is appended to its prompt. No EOS follows: the
-  rollout sampler stops at the prompt format's stop string ("</action>"), so a sampled response ends
-  with the tokens that complete it and never holds an EOS; an EOS in the target would teach a token
-  the rollout never samples.
+  ALFWorld's vocabulary; else a template); tokenized on its own, as a sampled response is appended to
+  its prompt. No EOS follows: the rollout sampler stops at the prompt format's stop string
+  ("</action>"), so a sampled response ends with the tokens that complete it and never holds an EOS; an
+  EOS in the target would teach a token the rollout never samples.
 - Noise (DART-style): with probability `noise` a turn plays a uniformly random *other* admissible action
   instead of the expert's, in the environment too, so the trajectory stays consistent and the expert
   re-plans from the state it lands in. Noisy turns are NOT trained on (`keep_noisy=False`): only the
@@ -77,7 +77,7 @@ def response_text(action: str, goal: str, *, thinking: bool, thought: str | None
 # ALFWorld's vocabulary (household speaks it too): "take book 1 from drawer 1", "use desklamp 1"
 _SOUGHT = re.compile(r"^(take|use) (\S+) (\d+)\b")
 # where a held object goes next: "put book 1 in/on desk 1", "move mug 1 to shelf 2", "clean X 1 with sinkbasin 1"
-_TARGET = re.compile(r"^(put|move|clean|heat|cool|slice) \S+ \d+ (?:in/on|to|with) (\S+ \d+)$")
+_TARGET = re.compile(r"^(put|move|clean|heat|cool|slice) \S+ \d+ (in/on|to|with) (\S+ \d+)$")
 _SEARCH_VERBS = ("go", "open", "close", "examine", "look", "inventory")
 
 
@@ -88,9 +88,11 @@ def search_thoughts(actions: list[str | None]) -> list[str | None]:
         "Looking for O N, here it is."   on the take/use turn itself
         "Looking for O, not here."       on the search turns before it
     after a take, until it is placed ("put ..." / ALFWorld's "move ... to ...") or the next such search:
-    "Carrying O N to R M." with R M where the next put, move, clean, heat, cool or slice takes it (a
-    thought without the destination let the model put the object back where it found it); `None` where
-    no rule applies (other vocabularies), for the template.
+    "Carrying O N to cool it with R M." with the verb, preposition and receptacle of the next put, move,
+    clean, heat, cool or slice that takes it; `None` where no rule applies (other vocabularies), for the
+    template. A thought without the destination let the model put the object back where it found it; one
+    with the destination but not the verb ("Carrying pot 2 to fridge 1.") let it cool the pot at the fridge
+    again and again after cooling it, and its bare "to" leaked into actions ("put tomato 1 to desk 1").
 
     Why this wording: the decision (take it, or search on) falls on the token right after the object
     name, where a copy from the prompt decides it: a model that has just written "book" continues with
@@ -112,7 +114,8 @@ def search_thoughts(actions: list[str | None]) -> list[str | None]:
             thoughts.append(f"Looking for {sought.group(2)} {sought.group(3)}, here it is." if here
                             else f"Looking for {sought.group(2)}, not here.")
         elif carrying:
-            thoughts.append(f"Carrying {carrying} to {target.group(2)}." if target else f"Carrying {carrying}.")
+            thoughts.append(f"Carrying {carrying} to {target.group(1)} it {target.group(2)} {target.group(3)}."
+                            if target else f"Carrying {carrying}.")
         else:
             thoughts.append(None)
         if action is not None and action.startswith("take "):
