@@ -165,6 +165,23 @@ def test_noisy_demos_stay_admissible_and_are_flagged(real_tokenizer):
                                for prev, d in zip(demos, demos[1:]) if prev.noisy and d.task is prev.task)
 
 
+def test_repeat_noise_shows_the_expert_recovering_from_nothing_happens(real_tokenizer):
+    """--repeat-share: a noisy turn repeats the previous (no longer admissible) action, as a looping model
+    does; the environment answers "Nothing happens." and the expert's next turn, which is trained on,
+    acts from that prompt. The invalid turn itself is never a demo, and without the option no prompt
+    shows "Nothing happens."."""
+    nothing = "your current observation is: Nothing happens."
+    demos = demos_of(real_tokenizer, episodes=12, noise=0.3, repeat_share=1.0)
+    recovering = [d for d in demos if nothing in d.user_message]
+    assert len(recovering) >= 5 and not any(d.noisy for d in demos)
+    for d in recovering:  # the history's last action is the repeated one: it was also the one before it
+        history = re.findall(r"Action \d+: '([^']*)'", d.user_message)
+        assert len(history) >= 2 and history[-1] == history[-2]
+        admissible = d.user_message.split("admissible actions of the current situation are: ")[1]
+        assert f"'{d.action}'" in admissible and f"'{history[-1]}'" not in admissible
+    assert not any(nothing in d.user_message for d in demos_of(real_tokenizer, episodes=12, noise=0.3))
+
+
 def replay_and_check(demos, thinking):
     """Replay each episode's actions in a fresh env: every response parses to an admissible action, the
     demonstrator's own unless noisy."""
@@ -301,6 +318,7 @@ def test_auto_precision_is_bf16_for_training_only_where_the_cpu_has_it(monkeypat
     (["--bogus", "1"], ["unrecognized", "--bogus"]),
     (["--train-layers", "2", "--lora-r", "8"], ["--train-layers", "--lora-r", "not both"]),
     (["--move-share", "1.5"], ["--move-share", "[0, 1]"]),
+    (["--repeat-share", "-0.5"], ["--repeat-share", "[0, 1]"]),
     (["--precision", "fp16"], ["--precision", "bf16", "fp32"]),
 ])
 def test_bad_options_are_one_clear_line(argv, words):
@@ -380,12 +398,13 @@ def test_train_chains_a_warm_start_and_records_it(tmp_path):
     run = tmp_path / "run"
     assert main(["train", "--preset", "tiny", "--no-progress", "--train.steps", "1", "--out", str(run),
                  "--warmstart.episodes", "4", "--warmstart.epochs", "1", "--warmstart.move_share", "0.5",
-                 "--warmstart.train_layers", "1"]) == 0
+                 "--warmstart.train_layers", "1", "--warmstart.repeat_share", "0.5"]) == 0
     saved = json.loads((run / "config.json").read_text())
     assert saved["model"]["path"] == str(run / "warmstart" / "model") and saved["warmstart"]["episodes"] == 4
     record = json.loads((run / "warmstart" / "sft.json").read_text())
     assert record["demos"]["episodes"] == 4
     assert record["options"]["move_share"] == 0.5 and record["options"]["train_layers"] == 1
+    assert record["options"]["repeat_share"] == 0.5
     assert (run / "final" / "model.safetensors").is_file()
 
 

@@ -129,15 +129,19 @@ class DemoAgent(ModelAgent):
     """An `Agent` that encodes like `ModelAgent` (its `encode` is inherited) and answers with the expert.
 
     Episodes whose task id is in `skills_tasks` are rendered with the `privileged` renderer (message, task)
-    -> messages. `noisy` records, per task id, one flag per turn in turn order.
+    -> messages. `noisy` records, per task id, one flag per turn in turn order. A noisy turn plays a
+    random other admissible action, or, with probability `repeat_share` where the previous action is no
+    longer admissible, that action again: invalid, so the environment is not stepped and the next prompt
+    shows "Nothing happens."
     """
 
     def __init__(self, tokenizer, *, thinking: bool, noise: float, rng: random.Random,
-                 skills_tasks: set[int] = frozenset(), privileged=None):
+                 skills_tasks: set[int] = frozenset(), privileged=None, repeat_share: float = 0.0):
         super().__init__(None, tokenizer, temperature=0.0, max_new_tokens=0, prompt_messages=self._messages)
-        self.thinking, self.noise, self.rng = thinking, noise, rng
+        self.thinking, self.noise, self.rng, self.repeat_share = thinking, noise, rng, repeat_share
         self.skills_tasks, self.privileged = skills_tasks, privileged
         self.noisy: dict[int, list[bool]] = defaultdict(list)
+        self.last: dict[int, str] = {}  # per task id, the action played last
 
     def _messages(self, user_message: str, task: Task) -> list[dict[str, str]]:
         if id(task) in self.skills_tasks:
@@ -151,8 +155,12 @@ class DemoAgent(ModelAgent):
             others = [a for a in obs.admissible_actions if a != action]
             noisy = bool(others) and self.rng.random() < self.noise
             if noisy:
-                action = self.rng.choice(others)
+                last = self.last.get(id(env.task))
+                repeat = (self.repeat_share > 0 and last is not None and last not in obs.admissible_actions
+                          and self.rng.random() < self.repeat_share)
+                action = last if repeat else self.rng.choice(others)
             self.noisy[id(env.task)].append(noisy)
+            self.last[id(env.task)] = action
             text = response_text(action, env.task.goal, thinking=self.thinking)
             replies.append((self.tokenizer(text, add_special_tokens=False)["input_ids"], text))
         return replies
@@ -161,14 +169,17 @@ class DemoAgent(ModelAgent):
 def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int, max_turns: int, history: int,
                           thinking: bool, noise: float = 0.0, skills_share: float = 0.0, split: str = "train",
                           context: str = "skills_by_type", context_tokens: int = 512,
-                          max_prompt_tokens: int = 2048, keep_noisy: bool = False) -> list[Demo]:
+                          max_prompt_tokens: int = 2048, keep_noisy: bool = False,
+                          repeat_share: float = 0.0) -> list[Demo]:
     """One `Demo` per expert turn of `episodes` tasks of `split` (task i: index seed·SEED_STRIDE + i).
 
     `skills_share` of the episodes (rounded, picked at random) carry the `context` provider's block in
     the prompt (`context_tokens` budget); each turn plays a random other admissible action instead of the
-    expert's with probability `noise`. `max_prompt_tokens` is the rollout's student prompt budget (history
-    dropped oldest first above it). Noisy turns are left out unless `keep_noisy`, and so are turns the
-    prompt format rejects. Deterministic in `seed`.
+    expert's with probability `noise`; `repeat_share` of those repeat the previous action instead where
+    it is no longer admissible (an invalid turn, as a model stuck in a loop writes: "go to fridge 1" at
+    fridge 1), so the next expert turn shows how to recover from "Nothing happens.". `max_prompt_tokens`
+    is the rollout's student prompt budget (history dropped oldest first above it). Noisy turns are left
+    out unless `keep_noisy`, and so are turns the prompt format rejects. Deterministic in `seed`.
     """
     indices = [(seed * SEED_STRIDE + i) % spec.eval_seed_offset for i in range(episodes)]
     tasks = [spec.make_task(spec.task_seed(split, k)) for k in indices]
@@ -176,7 +187,7 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
     skills_tasks = {id(t) for t in rng.sample(tasks, round(skills_share * episodes))}
     privileged = privileged_renderer(tokenizer, get_provider(context), budget=context_tokens)
     agent = DemoAgent(tokenizer, thinking=thinking, noise=noise, rng=rng, skills_tasks=skills_tasks,
-                      privileged=privileged)
+                      privileged=privileged, repeat_share=repeat_share)
     trajectories = run_episodes(agent, tasks, list(range(episodes)), spec, max_turns=max_turns, history=history,
                                 thinking=thinking, max_prompt_tokens=max_prompt_tokens)
     demos = []

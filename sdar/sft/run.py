@@ -38,6 +38,9 @@ class SFTOptions:
     """AdamW peak learning rate; it decays linearly to 0 over the run."""
     noise: float = 0.1
     """Probability that a demo turn plays a random other admissible action (not trained on; the recovery is)."""
+    repeat_share: float = 0.0
+    """Share of the noisy turns that repeat the previous action where it is no longer admissible (invalid:
+    "Nothing happens."), so the expert's next turn shows the recovery."""
     move_share: float = 1.0
     """Share of the moves ("go to ...") imitated; the rest only shape later prompts (< 1: more on rarer actions)."""
     skills_share: float = 0.25
@@ -93,6 +96,7 @@ def validate(o: SFTOptions) -> None:
         (o.lr > 0, "--lr", f"must be > 0, got {o.lr}"),
         (0.0 <= o.noise <= 1.0, "--noise", f"must be in [0, 1], got {o.noise}"),
         (0.0 <= o.move_share <= 1.0, "--move-share", f"must be in [0, 1], got {o.move_share}"),
+        (0.0 <= o.repeat_share <= 1.0, "--repeat-share", f"must be in [0, 1], got {o.repeat_share}"),
         (0.0 <= o.skills_share <= 1.0, "--skills-share", f"must be in [0, 1], got {o.skills_share}"),
         (o.seed >= 0, "--seed", f"must be >= 0, got {o.seed}"),
         (o.max_turns >= 0, "--max-turns", f"must be >= 0 (0: the environment's own), got {o.max_turns}"),
@@ -144,7 +148,8 @@ def run_sft(o: SFTOptions) -> dict:
 
     t0 = time.perf_counter()
     demos = expert_demonstrations(spec, tokenizer, episodes=o.episodes, seed=o.seed, noise=o.noise,
-                                  skills_share=o.skills_share, keep_noisy=True, **common)
+                                  repeat_share=o.repeat_share, skills_share=o.skills_share, keep_noisy=True,
+                                  **common)
     # noisy turns and thinned-out moves shape later prompts but are not imitated
     trained = thin_moves([d for d in demos if not d.noisy], o.move_share, o.seed)
     if not trained:
