@@ -117,3 +117,24 @@ def test_only_skill_evaluations_show_skills(algo, shows):
 def test_vanilla_and_with_skills_contradict(capsys):
     code, _, err = run(capsys, "eval", "--algo", "vanilla", "--with-skills", "--policy", "expert")
     assert code == 2 and "contradicts" in err
+
+
+def test_invalid_turns_tells_loops_from_first_mistakes():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "invalid_turns.py"
+    spec = importlib.util.spec_from_file_location("invalid_turns", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    def turn(k, valid, observation, action):
+        return {"trajectory": k, "task_type": "pick", "won": k == 1, "valid": valid,
+                "prompt": f"your current observation is: {observation}\n", "response": f"<action>{action}</action>"}
+    rows = [turn(0, True, "You arrive.", "go to desk 1"), turn(0, False, "You arrive at desk 1.", "go to desk 1"),
+            turn(0, False, "Nothing happens.", "go to desk 1"), turn(0, True, "Nothing happens.", "open desk 1"),
+            turn(1, False, "You see a book 1.", "take book from desk 1"), turn(1, True, "Nothing happens.", "look")]
+    text = module.summary(rows)
+    assert "2 episodes, 1 won; 6 turns, 3 invalid (0.500)" in text
+    assert "right after an invalid turn: 1 (of 3 turns after one, 2 of them valid)" in text
+    assert "first invalid turns: 2, by verb: go 1, take 1" in text and "pick 3/6" in text

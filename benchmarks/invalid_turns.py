@@ -1,0 +1,58 @@
+"""Where a model's invalid actions come from, read off `sdar eval --trajectories FILE`.
+
+Splits the invalid turns into first ones and those right after an invalid turn (the prompt's current
+observation is "Nothing happens.": a model that repeats itself there is stuck in a loop), counts the
+action verbs of the first ones and the episodes that end in five invalid turns, and gives the invalid
+turns per task type. Prints a Markdown summary; writes nothing.
+    sdar eval --env household --model M --episodes 30 --thinking --trajectories turns.jsonl
+    python benchmarks/invalid_turns.py turns.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections import Counter, defaultdict
+
+NOTHING = "your current observation is: Nothing happens."
+
+
+def verb(response: str) -> str:
+    found = re.search(r"<action>\s*(\S+)", response)
+    return found.group(1) if found else "(no action)"
+
+
+def summary(rows: list[dict]) -> str:
+    episodes = defaultdict(list)
+    for r in rows:
+        episodes[r["trajectory"]].append(r)
+    invalid = [r for r in rows if not r["valid"]]
+    stuck = [r for r in invalid if NOTHING in r["prompt"]]
+    after = [r for r in rows if NOTHING in r["prompt"]]
+    first = Counter(verb(r["response"]) for r in invalid if NOTHING not in r["prompt"])
+    by_type = Counter(r["task_type"] for r in invalid)
+    turns_by_type = Counter(r["task_type"] for r in rows)
+    lines = [
+        f"{len(episodes)} episodes, {sum(t[0]['won'] for t in episodes.values())} won; {len(rows)} turns, "
+        f"{len(invalid)} invalid ({len(invalid) / max(len(rows), 1):.3f})",
+        f"- right after an invalid turn: {len(stuck)} (of {len(after)} turns after one, "
+        f"{len(after) - len(stuck)} of them valid)",
+        f"- first invalid turns: {len(invalid) - len(stuck)}, by verb: "
+        + ", ".join(f"{v} {n}" for v, n in first.most_common()),
+        f"- episodes ending in 5 invalid turns: {sum(all(not r['valid'] for r in t[-5:]) for t in episodes.values())}",
+        "- invalid turns by task type: " + ", ".join(f"{k} {by_type[k]}/{turns_by_type[k]}" for k in turns_by_type),
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("turns", help="a file written by sdar eval --trajectories")
+    a = parser.parse_args()
+    with open(a.turns, encoding="utf-8") as f:
+        print(summary([json.loads(line) for line in f if line.strip()]))
+
+
+if __name__ == "__main__":
+    main()
