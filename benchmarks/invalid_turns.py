@@ -15,7 +15,9 @@ import json
 import re
 from collections import Counter, defaultdict
 
-NOTHING = "your current observation is: Nothing happens."
+from sdar.rollout.collect import NOTHING_HAPPENS
+
+NOTHING = f"your current observation is: {NOTHING_HAPPENS}"  # the prompt right after an invalid turn
 
 
 def verb(response: str) -> str:

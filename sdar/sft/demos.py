@@ -77,7 +77,7 @@ def response_text(action: str, goal: str, *, thinking: bool, thought: str | None
 # ALFWorld's vocabulary (household speaks it too): "take book 1 from drawer 1", "use desklamp 1"
 _SOUGHT = re.compile(r"^(take|use) (\S+) (\d+)\b")
 # where a held object goes next: "put book 1 in/on desk 1", "move mug 1 to shelf 2", "clean X 1 with sinkbasin 1"
-_TARGET = re.compile(r"^(put|move|clean|heat|cool|slice) \S+ \d+ (in/on|to|with) (\S+ \d+)$")
+_TARGET = re.compile(r"^(put|move|clean|heat|cool) \S+ \d+ (in/on|to|with) (\S+ \d+)$")
 _SEARCH_VERBS = ("go", "open", "close", "examine", "look", "inventory")
 
 
@@ -89,7 +89,7 @@ def search_thoughts(actions: list[str | None]) -> list[str | None]:
         "Looking for O, not here."       on the search turns before it
     after a take, until it is placed ("put ..." / ALFWorld's "move ... to ...") or the next such search:
     "Carrying O N to cool it with R M." with the verb, preposition and receptacle of the next put, move,
-    clean, heat, cool or slice that takes it; `None` where no rule applies (other vocabularies), for the
+    clean, heat or cool that takes it; `None` where no rule applies (other vocabularies), for the
     template. A thought without the destination let the model put the object back where it found it; one
     with the destination but not the verb ("Carrying pot 2 to fridge 1.") let it cool the pot at the fridge
     again and again after cooling it, and its bare "to" leaked into actions ("put tomato 1 to desk 1").
