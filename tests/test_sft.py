@@ -182,6 +182,34 @@ def test_repeat_noise_shows_the_expert_recovering_from_nothing_happens(real_toke
     assert not any(nothing in d.user_message for d in demos_of(real_tokenizer, episodes=12, noise=0.3))
 
 
+def test_tempting_actions_name_an_object_of_the_goal():
+    from sdar.sft.demos import tempting_actions
+
+    admissible = ["go to desk 1", "examine pot 2", "take pot 2 from fridge 1", "take cup 1 from fridge 1",
+                  "use desklamp 1", "close fridge 1", "put pot 2 in/on fridge 1", "inventory"]
+    assert tempting_actions(admissible, "put two pot in fridge.") == ["take pot 2 from fridge 1",
+                                                                      "put pot 2 in/on fridge 1"]
+    assert tempting_actions(admissible, "look at cup under the desklamp.") == ["take cup 1 from fridge 1",
+                                                                               "use desklamp 1"]
+    assert tempting_actions(admissible, "put a clean mug in cabinet.") == []
+
+
+def test_tempt_plays_the_goal_objects_where_they_are_wrong_and_trains_the_recovery(real_tokenizer):
+    """--tempt 0.8: where an admissible action other than the demonstrator's takes, places or uses a goal
+    object, one is played 4 times in 5 (noisy, not trained on); the demonstrator's next turn acts from the state
+    it leads to (pick-two: right after a put the object is taken back out, and put in again)."""
+    from sdar.sft.demos import tempting_actions
+
+    demos = demos_of(real_tokenizer, episodes=12, noise=0.0, tempt=0.8, keep_noisy=True, thinking=True)
+    noisy = [d for d in demos if d.noisy]
+    assert noisy and all(tempting_actions([d.action], d.task.goal) for d in noisy)
+    replay_and_check(demos, thinking=True)
+    retaken = [d for prev, d in zip(demos, demos[1:]) if d.task is prev.task and d.noisy
+               and prev.action.startswith("put ") and d.action.startswith("take ") and d.task.task_type == "pick_two"]
+    assert retaken
+    assert not any(d.noisy for d in demos_of(real_tokenizer, episodes=12, noise=0.0, keep_noisy=True))
+
+
 def replay_and_check(demos, thinking):
     """Replay each episode's actions in a fresh env: every response parses to an admissible action, the
     demonstrator's own unless noisy."""
@@ -319,6 +347,7 @@ def test_auto_precision_is_bf16_for_training_only_where_the_cpu_has_it(monkeypat
     (["--train-layers", "2", "--lora-r", "8"], ["--train-layers", "--lora-r", "not both"]),
     (["--move-share", "1.5"], ["--move-share", "[0, 1]"]),
     (["--repeat-share", "-0.5"], ["--repeat-share", "[0, 1]"]),
+    (["--tempt", "1.5"], ["--tempt", "[0, 1]"]),
     (["--precision", "fp16"], ["--precision", "bf16", "fp32"]),
 ])
 def test_bad_options_are_one_clear_line(argv, words):
@@ -352,6 +381,16 @@ def test_search_thoughts_name_the_sought_object_and_where_it_is_found():
         "Carrying pot 2 to cool it with fridge 1.", "Carrying pot 2 to put it in/on shelf 1.",
         "Carrying pot 2 to put it in/on shelf 1."]
     assert search_thoughts(["search[cats]", "click[buy]"]) == [None, None]  # another vocabulary: the template
+    # noisy turns: a random take, the demonstrator putting it down, a tempting put the demonstrator undoes
+    actions = ["go to cabinet 1", "take newspaper 1 from cabinet 1", "put newspaper 1 in/on cabinet 1",
+               "go to desk 1", "take cup 1 from desk 1", "put cup 1 in/on desk 1", "take cup 1 from desk 1",
+               "go to desk 2", "use desklamp 1"]
+    noisy = [False, True, False, False, False, True, False, False, False]
+    assert search_thoughts(actions, noisy) == [
+        "Looking for cup, not here.", "Looking for cup, not here.",  # the noisy take and its repair: not the plan
+        "Carrying newspaper 1 to put it in/on cabinet 1.",  # what the noisy take picked up is carried
+        "Looking for cup, not here.", "Looking for cup 1, here it is.", "Looking for desklamp, not here.",
+        "Looking for cup 1, here it is.", "Looking for desklamp, not here.", "Looking for desklamp 1, here it is."]
 
 
 def test_thinking_demos_look_for_what_the_prompt_shows(real_tokenizer):
@@ -398,13 +437,13 @@ def test_train_chains_a_warm_start_and_records_it(tmp_path):
     run = tmp_path / "run"
     assert main(["train", "--preset", "tiny", "--no-progress", "--train.steps", "1", "--out", str(run),
                  "--warmstart.episodes", "4", "--warmstart.epochs", "1", "--warmstart.move_share", "0.5",
-                 "--warmstart.train_layers", "1", "--warmstart.repeat_share", "0.5"]) == 0
+                 "--warmstart.train_layers", "1", "--warmstart.repeat_share", "0.5", "--warmstart.tempt", "0.2"]) == 0
     saved = json.loads((run / "config.json").read_text())
     assert saved["model"]["path"] == str(run / "warmstart" / "model") and saved["warmstart"]["episodes"] == 4
     record = json.loads((run / "warmstart" / "sft.json").read_text())
     assert record["demos"]["episodes"] == 4
     assert record["options"]["move_share"] == 0.5 and record["options"]["train_layers"] == 1
-    assert record["options"]["repeat_share"] == 0.5
+    assert record["options"]["repeat_share"] == 0.5 and record["options"]["tempt"] == 0.2
     assert (run / "final" / "model.safetensors").is_file()
 
 

@@ -81,9 +81,11 @@ _TARGET = re.compile(r"^(put|move|clean|heat|cool) \S+ \d+ (in/on|to|with) (\S+ 
 _SEARCH_VERBS = ("go", "open", "close", "examine", "look", "inventory")
 
 
-def search_thoughts(actions: list[str | None]) -> list[str | None]:
+def search_thoughts(actions: list[str | None], noisy: list[bool] | None = None) -> list[str | None]:
     """Per turn, a thought naming what the agent is after, read off the episode's own expert actions
-    (`None` entries, e.g. noisy turns, are skipped when looking ahead). For a turn whose next non-search
+    (`None` entries, e.g. invalid turns, are skipped; so are `noisy` turns when looking ahead, and the
+    demonstrator's turn that moves back what a noisy take or put moved, but what a noisy take picks up is
+    carried). For a turn whose next non-search
     action (search: go, open, close, examine, look, inventory) takes or uses object `O N`:
         "Looking for O N, here it is."   on the take/use turn itself
         "Looking for O, not here."       on the search turns before it
@@ -101,11 +103,22 @@ def search_thoughts(actions: list[str | None]) -> list[str | None]:
     take-vs-go logit separates them at 0.74, and at 0.72 after a warm start without thoughts
     (`python benchmarks/take_decision.py --episodes 20 --models ...`, 24 take and 64 go states).
     """
+    noisy = noisy or [False] * len(actions)
     thoughts: list[str | None] = []
     carrying = None
     for t, action in enumerate(actions):
         sought, target = None, None
-        for later in (a for a in actions[t:] if a is not None):
+        undone = set()  # objects a noisy take / put moved that the demonstrator has not moved back yet
+        for later, skip in zip(actions[t:], noisy[t:]):
+            moved = _moved(later)
+            if later is None:
+                continue
+            if skip:
+                undone ^= {moved} - {None}
+                continue
+            if moved in undone:  # the repair of a noise is not the plan either
+                undone.discard(moved)
+                continue
             sought, target = _SOUGHT.match(later), _TARGET.match(later)
             if sought or target or later.split(" ", 1)[0] not in _SEARCH_VERBS:
                 break
@@ -125,6 +138,22 @@ def search_thoughts(actions: list[str | None]) -> list[str | None]:
     return thoughts
 
 
+def _moved(action: str | None) -> str | None:
+    """The object a take, put or move acts on ("book 1"), else None."""
+    if action is None or not action.startswith(("take ", "put ", "move ")):
+        return None
+    return " ".join(action.split()[1:3])
+
+
+def tempting_actions(actions: list[str], goal: str) -> list[str]:
+    """The `actions` that take, place, treat or use an object the goal names (not go, open, close,
+    examine, look, inventory): "take pot 2 from fridge 1" for "put two pot in fridge.", "use desklamp 1"
+    for "look at cup under the desklamp.". A model that copies the goal's words writes these where they
+    are wrong: it takes the first pot back out of the fridge, turns the lamp on before it holds the cup."""
+    named = set(re.findall(r"[a-z]+", goal.lower()))
+    return [a for a in actions if len(words := a.split()) > 1 and words[0] not in _SEARCH_VERBS and words[1] in named]
+
+
 class DemoAgent(ModelAgent):
     """An `Agent` that encodes like `ModelAgent` (its `encode` is inherited) and answers with the expert.
 
@@ -132,13 +161,16 @@ class DemoAgent(ModelAgent):
     -> messages. `noisy` records, per task id, one flag per turn in turn order. A noisy turn plays a
     random other admissible action, or, with probability `repeat_share` where the previous action is no
     longer admissible, that action again: invalid, so the environment is not stepped and the next prompt
-    shows "Nothing happens."
+    shows "Nothing happens.". Apart from that noise, a turn where a `tempting_actions` one is admissible
+    (and not the expert's) plays it with probability `tempt`, also flagged noisy.
     """
 
     def __init__(self, tokenizer, *, thinking: bool, noise: float, rng: random.Random,
-                 skills_tasks: set[int] = frozenset(), privileged=None, repeat_share: float = 0.0):
+                 skills_tasks: set[int] = frozenset(), privileged=None, repeat_share: float = 0.0,
+                 tempt: float = 0.0):
         super().__init__(None, tokenizer, temperature=0.0, max_new_tokens=0, prompt_messages=self._messages)
         self.thinking, self.noise, self.rng, self.repeat_share = thinking, noise, rng, repeat_share
+        self.tempt = tempt
         self.skills_tasks, self.privileged = skills_tasks, privileged
         self.noisy: dict[int, list[bool]] = defaultdict(list)
         self.last: dict[int, str] = {}  # per task id, the action played last
@@ -153,8 +185,12 @@ class DemoAgent(ModelAgent):
         for obs, env in zip(observations, envs):
             action = env.demo_action()
             others = [a for a in obs.admissible_actions if a != action]
-            noisy = bool(others) and self.rng.random() < self.noise
-            if noisy:
+            tempting = tempting_actions(others, env.task.goal) if self.tempt > 0 else []
+            tempted = bool(tempting) and self.rng.random() < self.tempt
+            noisy = tempted or (bool(others) and self.rng.random() < self.noise)
+            if tempted:
+                action = self.rng.choice(tempting)
+            elif noisy:
                 last = self.last.get(id(env.task))
                 repeat = (self.repeat_share > 0 and last is not None and last not in obs.admissible_actions
                           and self.rng.random() < self.repeat_share)
@@ -170,14 +206,15 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
                           thinking: bool, noise: float = 0.0, skills_share: float = 0.0, split: str = "train",
                           context: str = "skills_by_type", context_tokens: int = 512,
                           max_prompt_tokens: int = 2048, keep_noisy: bool = False,
-                          repeat_share: float = 0.0) -> list[Demo]:
+                          repeat_share: float = 0.0, tempt: float = 0.0) -> list[Demo]:
     """One `Demo` per expert turn of `episodes` tasks of `split` (task i: index seed·SEED_STRIDE + i).
 
     `skills_share` of the episodes (rounded, picked at random) carry the `context` provider's block in
     the prompt (`context_tokens` budget); each turn plays a random other admissible action instead of the
     expert's with probability `noise`; `repeat_share` of those repeat the previous action instead where
     it is no longer admissible (an invalid turn, as a model stuck in a loop writes: "go to fridge 1" at
-    fridge 1), so the next expert turn shows how to recover from "Nothing happens.". `max_prompt_tokens`
+    fridge 1), so the next expert turn shows how to recover from "Nothing happens."; with probability
+    `tempt` a turn plays a `tempting_actions` one where there is one (also noisy). `max_prompt_tokens`
     is the rollout's student prompt budget (history dropped oldest first above it). Noisy turns are left
     out unless `keep_noisy`, and so are turns the prompt format rejects. Deterministic in `seed`.
     """
@@ -187,13 +224,13 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
     skills_tasks = {id(t) for t in rng.sample(tasks, round(skills_share * episodes))}
     privileged = privileged_renderer(tokenizer, get_provider(context), budget=context_tokens)
     agent = DemoAgent(tokenizer, thinking=thinking, noise=noise, rng=rng, skills_tasks=skills_tasks,
-                      privileged=privileged, repeat_share=repeat_share)
+                      privileged=privileged, repeat_share=repeat_share, tempt=tempt)
     trajectories = run_episodes(agent, tasks, list(range(episodes)), spec, max_turns=max_turns, history=history,
                                 thinking=thinking, max_prompt_tokens=max_prompt_tokens)
     demos = []
     for traj in trajectories:
         flags = agent.noisy[id(traj.task)]
-        thoughts = search_thoughts([None if noisy else t.action for t, noisy in zip(traj.turns, flags)])
+        thoughts = search_thoughts([t.action if t.valid else None for t in traj.turns], flags)
         for turn, noisy, thought in zip(traj.turns, flags, thoughts):
             if not turn.valid or (noisy and not keep_noisy):  # invalid: it would teach an invalid answer
                 continue

@@ -41,6 +41,9 @@ class SFTOptions:
     repeat_share: float = 0.0
     """Share of the noisy turns that repeat the previous action where it is no longer admissible (invalid:
     "Nothing happens."), so the expert's next turn shows the recovery."""
+    tempt: float = 0.0
+    """Probability that a turn where an action taking, placing or using an object the goal names is admissible
+    (and not the expert's) plays it: a model's likely mistake, not trained on; the recovery is."""
     move_share: float = 1.0
     """Share of the moves ("go to ...") imitated; the rest only shape later prompts (< 1: more on rarer actions)."""
     skills_share: float = 0.25
@@ -97,6 +100,7 @@ def validate(o: SFTOptions) -> None:
         (0.0 <= o.noise <= 1.0, "--noise", f"must be in [0, 1], got {o.noise}"),
         (0.0 <= o.move_share <= 1.0, "--move-share", f"must be in [0, 1], got {o.move_share}"),
         (0.0 <= o.repeat_share <= 1.0, "--repeat-share", f"must be in [0, 1], got {o.repeat_share}"),
+        (0.0 <= o.tempt <= 1.0, "--tempt", f"must be in [0, 1], got {o.tempt}"),
         (0.0 <= o.skills_share <= 1.0, "--skills-share", f"must be in [0, 1], got {o.skills_share}"),
         (o.seed >= 0, "--seed", f"must be >= 0, got {o.seed}"),
         (o.max_turns >= 0, "--max-turns", f"must be >= 0 (0: the environment's own), got {o.max_turns}"),
@@ -148,7 +152,7 @@ def run_sft(o: SFTOptions) -> dict:
 
     t0 = time.perf_counter()
     demos = expert_demonstrations(spec, tokenizer, episodes=o.episodes, seed=o.seed, noise=o.noise,
-                                  repeat_share=o.repeat_share, skills_share=o.skills_share, keep_noisy=True,
+                                  repeat_share=o.repeat_share, tempt=o.tempt, skills_share=o.skills_share, keep_noisy=True,
                                   **common)
     # noisy turns and thinned-out moves shape later prompts but are not imitated
     trained = thin_moves([d for d in demos if not d.noisy], o.move_share, o.seed)
