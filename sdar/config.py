@@ -210,6 +210,8 @@ class WarmstartConfig:
     """Share of the demonstrated moves ("go to ...") trained on (`sdar sft --move-share`)."""
     train_layers: int = 0
     """Warm-start only the top K decoder layers (`sdar sft --train-layers`); 0: all weights."""
+    detach_prompt: bool = False
+    """Warm start with the gradient cut at the prompt (`sdar sft --detach-prompt`)."""
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ the prompt is long.
 
 `shared_prefix_logprobs` gives the same numbers for rows that share a long prefix (the teacher's rows:
 every turn of a group starts with the same privileged block and task), scoring each shared prefix once
-and the rest of each row against its cached keys and values. This module knows nothing about
+and the rest of each row against its cached keys and values. `detached_prompt_logprobs` gives them too,
+with the gradient cut at the prompt (a cheaper supervised update). This module knows nothing about
 environments, teachers or losses beyond the two logit helpers.
 """
 
@@ -45,6 +46,30 @@ def response_logprobs(
     logprobs = logprobs_from_logits(logits, labels)
     entropy = entropy_from_logits(logits) if with_entropy else None
     return logprobs, entropy
+
+
+def detached_prompt_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, n: int, *,
+                           amp_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """`response_logprobs`'s (B, n) log-probs, with the gradient cut at the prompt: all but the last n + 1
+    columns are forwarded without autograd into a KV cache, and the last n + 1 (every response and the
+    token before it) with autograd, attending to that cache. The numbers are the same; the gradient
+    counts the weights' effect on the responses' own positions only, not on the keys and values of the
+    prompt they read. Where prompts are most of the tokens (household demonstrations: 95%) that skips
+    the backward pass and the stored activations of nearly all of them."""
+    split = input_ids.shape[1] - (n + 1)
+    if split <= 0:
+        return response_logprobs(model, input_ids, attention_mask, n, amp_dtype=amp_dtype)[0]
+    positions = position_ids_from_mask(attention_mask)
+    cache_arg = cache_argument(model)
+    with torch.no_grad(), autocast(input_ids.device, amp_dtype):
+        prefix = model(input_ids=input_ids[:, :split], attention_mask=attention_mask[:, :split],
+                       position_ids=positions[:, :split], use_cache=True,
+                       **({"logits_to_keep": 1} if _supports_logits_to_keep(model) else {}))
+    with autocast(input_ids.device, amp_dtype):
+        out = model(input_ids=input_ids[:, split:], attention_mask=attention_mask, position_ids=positions[:, split:],
+                    use_cache=True, **{cache_arg: getattr(prefix, cache_arg)})
+    logits = out.logits[:, :-1, :].float()  # (B, n, V): position t predicts token t + 1
+    return logprobs_from_logits(logits, input_ids[:, -n:])
 
 
 def prefix_groups(rows: list[list[int]], keep: list[int], min_shared: int) -> list[tuple[int, list[int]]]:

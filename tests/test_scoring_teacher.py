@@ -6,7 +6,8 @@ import torch
 
 from sdar.rollout.collect import encode_chat
 from sdar.rollout.prompts import render_user_message, student_messages
-from sdar.scoring import prefix_groups, response_logprobs, shared_prefix_logprobs
+from sdar.rollout.sampler import left_pad
+from sdar.scoring import detached_prompt_logprobs, prefix_groups, response_logprobs, shared_prefix_logprobs
 from sdar.teacher import AlignmentError, check_alignment, fit_to_budget, teacher_prompt_ids
 from sdar.train.batch import Sample, build_micro_batch, plan_micro_batches
 from sdar.train.step import score_teacher
@@ -103,6 +104,39 @@ class CountingModel(torch.nn.Module):
     def forward(self, input_ids, cache=None, logits_to_keep=0, **kw):
         self.tokens += input_ids.numel()
         return self.model(input_ids=input_ids, cache=cache, logits_to_keep=logits_to_keep, **kw)
+
+
+def test_detached_prompt_logprobs_match_and_cut_the_gradient_at_the_prompt(tiny):
+    """Same log-probs as the whole forward (left-padded rows of different prompt and response lengths);
+    the gradient reaches a token's embedding only through the responses' positions: a token that occurs
+    only in the prompts gets the output layer's share alone (the embedding is tied to it), a small part
+    of what the whole forward gives it."""
+    model, _ = tiny
+    assert model.config.tie_word_embeddings
+    g = torch.Generator().manual_seed(1)
+    prompts = [torch.randint(100, 500, (k,), generator=g).tolist() for k in (40, 25, 33)]
+    responses = [torch.randint(5, 100, (k,), generator=g).tolist() for k in (6, 2, 9)]
+    ids, mask = left_pad([p + r for p, r in zip(prompts, responses)], 0)
+    n = max(len(r) for r in responses)
+    loss_mask = torch.zeros((3, n))
+    for i, r in enumerate(responses):
+        loss_mask[i, n - len(r):] = 1
+    grads = []
+    for score in (lambda: response_logprobs(model, ids, mask, n)[0], lambda: detached_prompt_logprobs(model, ids, mask, n)):
+        model.zero_grad(set_to_none=True)
+        lp = score()
+        for i, (p, r) in enumerate(zip(prompts, responses)):
+            torch.testing.assert_close(lp[i, n - len(r):].detach(), naive_logprobs(model, p + r, len(r)), atol=1e-5, rtol=1e-5)
+        (lp * loss_mask).sum().backward()
+        grads.append(model.get_input_embeddings().weight.grad.clone())
+    whole, detached = grads
+    split = ids.shape[1] - (n + 1)  # the columns forwarded without autograd
+    only_prompt = sorted(set(ids[:, :split][mask[:, :split] == 1].tolist()) - set(ids[:, split:].flatten().tolist()))
+    assert len(only_prompt) > 50
+    assert detached[only_prompt].norm() < 0.2 * whole[only_prompt].norm()
+    response_tokens = sorted({t for r in responses for t in r})
+    assert detached[response_tokens].norm() > 0.1 * whole[response_tokens].norm()
+    model.zero_grad(set_to_none=True)
 
 
 def test_shared_prefix_logprobs_match_whole_rows_with_fewer_tokens(tiny):

@@ -85,7 +85,8 @@ def test_loss_mask_covers_exactly_the_response_tokens(tiny):
     assert float(masked_nll(lp, mb.loss_mask)) == pytest.approx(naive / count, rel=1e-4)
 
 
-def test_sft_lowers_the_loss_on_its_demos(tiny):
+@pytest.mark.parametrize("detach_prompt", [False, True])
+def test_sft_lowers_the_loss_on_its_demos(tiny, detach_prompt):
     import copy
 
     model, tok = tiny
@@ -93,7 +94,7 @@ def test_sft_lowers_the_loss_on_its_demos(tiny):
     demos = demos_of(tok, episodes=3)
     before = response_nll(model, tok, demos)
     metrics = sft(model, tok, demos, epochs=3, lr=3e-3, batch_tokens=2048, micro_batch_tokens=2048, seed=0,
-                  progress=False)
+                  progress=False, detach_prompt=detach_prompt)
     after = response_nll(model, tok, demos)
     assert [m["epoch"] for m in metrics] == [1, 2, 3]
     assert all(m["sft/skipped_steps"] == 0 and m["sft/response_tokens"] > 0 for m in metrics)
@@ -437,13 +438,15 @@ def test_train_chains_a_warm_start_and_records_it(tmp_path):
     run = tmp_path / "run"
     assert main(["train", "--preset", "tiny", "--no-progress", "--train.steps", "1", "--out", str(run),
                  "--warmstart.episodes", "4", "--warmstart.epochs", "1", "--warmstart.move_share", "0.5",
-                 "--warmstart.train_layers", "1", "--warmstart.repeat_share", "0.5", "--warmstart.tempt", "0.2"]) == 0
+                 "--warmstart.train_layers", "1", "--warmstart.repeat_share", "0.5", "--warmstart.tempt", "0.2",
+                 "--warmstart.detach_prompt", "true"]) == 0
     saved = json.loads((run / "config.json").read_text())
     assert saved["model"]["path"] == str(run / "warmstart" / "model") and saved["warmstart"]["episodes"] == 4
     record = json.loads((run / "warmstart" / "sft.json").read_text())
     assert record["demos"]["episodes"] == 4
     assert record["options"]["move_share"] == 0.5 and record["options"]["train_layers"] == 1
     assert record["options"]["repeat_share"] == 0.5 and record["options"]["tempt"] == 0.2
+    assert record["options"]["detach_prompt"] is True
     assert (run / "final" / "model.safetensors").is_file()
 
 

@@ -22,7 +22,7 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-from sdar.scoring import response_logprobs, shared_prefix_logprobs
+from sdar.scoring import detached_prompt_logprobs, response_logprobs, shared_prefix_logprobs
 from sdar.skills import get_provider
 from sdar.teacher import teacher_prompt_ids
 from sdar.train.batch import build_micro_batch, check_loss_mask, plan_micro_batches
@@ -50,9 +50,10 @@ def shuffled_batches(samples, token_budget: int, rng: random.Random) -> list[lis
 
 def sft(model, tokenizer, samples, *, epochs: int, lr: float, batch_tokens: int, micro_batch_tokens: int,
         seed: int, progress: bool = True, weight_decay: float = 0.01, grad_clip: float = 1.0,
-        amp_dtype=None) -> list[dict]:
+        amp_dtype=None, detach_prompt: bool = False) -> list[dict]:
     """Fine-tune `model` in place on `samples` (anything with `prompt_ids`, `response_ids`); one metrics
-    dict per epoch: `loss/sft` (token-mean over the epoch, measured before each step), response tokens,
+    dict per epoch. `detach_prompt`: the gradient stops at the prompt (`sdar.scoring.detached_prompt_logprobs`,
+    same loss, cheaper backward): `loss/sft` (token-mean over the epoch, measured before each step), response tokens,
     tokens forwarded (prompt + response, no padding), time."""
     device = next(model.parameters()).device
     rng = random.Random(seed)
@@ -75,7 +76,11 @@ def sft(model, tokenizer, samples, *, epochs: int, lr: float, batch_tokens: int,
             for chunk in plan_micro_batches([samples[i] for i in rows], micro_batch_tokens):
                 mb = build_micro_batch(samples, [rows[j] for j in chunk], tokenizer.pad_token_id, device)
                 check_loss_mask(mb, samples)  # the loss sees exactly the response ids, nothing of the prompt
-                logprobs, _ = response_logprobs(model, mb.input_ids, mb.attention_mask, mb.n, amp_dtype=amp_dtype)
+                if detach_prompt:
+                    logprobs = detached_prompt_logprobs(model, mb.input_ids, mb.attention_mask, mb.n,
+                                                        amp_dtype=amp_dtype)
+                else:
+                    logprobs, _ = response_logprobs(model, mb.input_ids, mb.attention_mask, mb.n, amp_dtype=amp_dtype)
                 part = -(logprobs * mb.loss_mask).sum() / max(num_tokens, 1)  # the batch's token mean, in parts
                 part.backward()
                 loss += part.item()

@@ -74,6 +74,9 @@ class SFTOptions:
     """LoRA scaling alpha."""
     train_layers: int = 0
     """Train only the top K decoder layers and the final norm; the rest run frozen, without autograd. 0: all."""
+    detach_prompt: bool = False
+    """Cut the gradient at the prompt: forward it without autograd into a KV cache, backpropagate through the
+    response positions only (same loss; a cheaper update where prompts are most of the tokens)."""
     gap_episodes: int = 4
     """Held-out (eval split) expert episodes scored before and after: response log-prob, teacher–student gap; 0 skips."""
     device: str = "auto"
@@ -178,7 +181,7 @@ def run_sft(o: SFTOptions) -> dict:
         train_top_layers(model, o.train_layers)
     epochs = sft(model, tokenizer, trained, epochs=o.epochs, lr=o.lr, batch_tokens=o.batch_tokens,
                  micro_batch_tokens=o.micro_batch_tokens, seed=o.seed, progress=o.progress,
-                 weight_decay=o.weight_decay, amp_dtype=amp)
+                 weight_decay=o.weight_decay, amp_dtype=amp, detach_prompt=o.detach_prompt)
     if o.lora_r:
         model = model.merge_and_unload()
     timings["perf/train_seconds"] = time.perf_counter() - t0
