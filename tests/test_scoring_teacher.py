@@ -122,11 +122,13 @@ def test_detached_prompt_logprobs_match_and_cut_the_gradient_at_the_prompt(tiny)
     for i, r in enumerate(responses):
         loss_mask[i, n - len(r):] = 1
     grads = []
-    for score in (lambda: response_logprobs(model, ids, mask, n)[0], lambda: detached_prompt_logprobs(model, ids, mask, n)):
+    for score in (lambda: response_logprobs(model, ids, mask, n)[0],
+                  lambda: detached_prompt_logprobs(model, ids, mask, n)):
         model.zero_grad(set_to_none=True)
         lp = score()
         for i, (p, r) in enumerate(zip(prompts, responses)):
-            torch.testing.assert_close(lp[i, n - len(r):].detach(), naive_logprobs(model, p + r, len(r)), atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(lp[i, n - len(r):].detach(), naive_logprobs(model, p + r, len(r)),
+                                       atol=1e-5, rtol=1e-5)
         (lp * loss_mask).sum().backward()
         grads.append(model.get_input_embeddings().weight.grad.clone())
     whole, detached = grads

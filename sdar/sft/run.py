@@ -155,8 +155,8 @@ def run_sft(o: SFTOptions) -> dict:
 
     t0 = time.perf_counter()
     demos = expert_demonstrations(spec, tokenizer, episodes=o.episodes, seed=o.seed, noise=o.noise,
-                                  repeat_share=o.repeat_share, tempt=o.tempt, skills_share=o.skills_share, keep_noisy=True,
-                                  **common)
+                                  repeat_share=o.repeat_share, tempt=o.tempt, skills_share=o.skills_share,
+                                  keep_noisy=True, **common)
     # noisy turns and thinned-out moves shape later prompts but are not imitated
     trained = thin_moves([d for d in demos if not d.noisy], o.move_share, o.seed)
     if not trained:
