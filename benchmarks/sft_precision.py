@@ -30,11 +30,10 @@ RESULTS = Path(__file__).parent / "results"
 PRECISIONS = ("fp32", "bf16")
 
 
-def one_run(precision: str, args, out: Path) -> dict:
-    """One `sdar sft` in a fresh process (so its peak memory is its own); the numbers of its record."""
+def one_run(options: list[str], args, out: Path) -> dict:
+    """One `sdar sft OPTIONS` in a fresh process (so its peak memory is its own); the numbers of its record."""
     cmd = [sys.executable, "-m", "sdar", "sft", "--out", str(out), "--model", args.model, "--env", args.env,
-           "--episodes", str(args.episodes), "--gap-episodes", str(args.gap_episodes), "--precision", precision,
-           "--no-progress"]
+           "--episodes", str(args.episodes), "--gap-episodes", str(args.gap_episodes), "--no-progress", *options]
     child = subprocess.Popen(cmd, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     _, status, usage = os.wait4(child.pid, 0)  # this child's own resource usage
     if os.waitstatus_to_exitcode(status) != 0:
@@ -62,7 +61,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="sdar-sft-precision-") as tmp:
         for r in range(args.repeats):
             for precision in (PRECISIONS if r % 2 == 0 else PRECISIONS[::-1]):
-                runs.append({"repeat": r, **one_run(precision, args, Path(tmp) / f"{precision}-{r}")})
+                runs.append({"repeat": r, **one_run(["--precision", precision], args, Path(tmp) / f"{precision}-{r}")})
                 print(json.dumps(runs[-1]), flush=True)
     keys = ["train_seconds", "tokens_per_second", "peak_rss_gib", "loss_sft", "held_out_nll", "held_out_greedy_match"]
     summary = {p: {k: statistics.mean(x[k] for x in runs if x["precision"] == p) for k in keys} for p in PRECISIONS}

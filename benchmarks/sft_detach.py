@@ -1,0 +1,69 @@
+"""What cutting the gradient at the prompt (`sdar sft --detach-prompt`) buys a warm start, and what it costs.
+
+The same `sdar sft` job (same demonstrations, batch order, starting model and precision) runs with the whole
+backward pass and with `--detach-prompt`, in fresh processes one after the other, `--repeats` times,
+alternating which goes first. Reported per variant: training seconds, tokens per second (prompt + response
+of the trained turns), peak memory (the run's max RSS), the last epoch's training loss, and the held-out
+response loss and greedy match after training (`sft.json`).
+
+Writes benchmarks/results/sft_detach.json and sft_detach.md.
+    python benchmarks/sft_detach.py --episodes 15 --gap-episodes 8 --thinking
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import tempfile
+from pathlib import Path
+
+import torch
+from sft_precision import RESULTS, one_run  # the benchmark next to this one: one `sdar sft` in its own process
+
+VARIANTS = {"whole": [], "detached": ["--detach-prompt"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="bundled")
+    parser.add_argument("--env", default="household")
+    parser.add_argument("--episodes", type=int, default=15)
+    parser.add_argument("--gap-episodes", type=int, default=8)
+    parser.add_argument("--thinking", action="store_true", help="demonstrations with thoughts (sdar sft --thinking)")
+    parser.add_argument("--repeats", type=int, default=1)
+    args = parser.parse_args()
+    common = ["--thinking"] if args.thinking else []
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="sdar-sft-detach-") as tmp:
+        for r in range(args.repeats):
+            for name in (list(VARIANTS) if r % 2 == 0 else list(VARIANTS)[::-1]):
+                run = one_run(common + VARIANTS[name], args, Path(tmp) / f"{name}-{r}")
+                runs.append({"variant": name, "repeat": r, **run})
+                print(json.dumps(runs[-1]), flush=True)
+    keys = ["train_seconds", "tokens_per_second", "peak_rss_gib", "loss_sft", "held_out_nll", "held_out_greedy_match"]
+    summary = {v: {k: statistics.mean(x[k] for x in runs if x["variant"] == v) for k in keys} for v in VARIANTS}
+    speedup = summary["whole"]["train_seconds"] / summary["detached"]["train_seconds"]
+    result = {"args": vars(args), "runs": runs, "summary": summary, "detach_speedup": speedup,
+              "machine": {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+                          "precision": runs[0]["precision"], "torch": torch.__version__}}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "sft_detach.json").write_text(json.dumps(result, indent=2) + "\n")
+    command = (f"python benchmarks/sft_detach.py --episodes {args.episodes} --gap-episodes {args.gap_episodes}"
+               f"{' --thinking' if args.thinking else ''} --repeats {args.repeats}")
+    lines = [f"`{command}` ({args.model}, {args.env}, {runs[0]['trained_turns']} trained turns, "
+             f"precision {runs[0]['precision']})", "",
+             "| backward | train s | tokens/s | peak RSS GiB | last-epoch loss | held-out NLL | held-out greedy |",
+             "|---|---|---|---|---|---|---|"]
+    for v in VARIANTS:
+        s = summary[v]
+        lines.append(f"| {v} | {s['train_seconds']:.0f} | {s['tokens_per_second']:.0f} | {s['peak_rss_gib']:.1f} | "
+                     f"{s['loss_sft']:.3f} | {s['held_out_nll']:.3f} | {s['held_out_greedy_match']:.2f} |")
+    lines += ["", f"--detach-prompt trains {speedup:.2f}x as fast."]
+    (RESULTS / "sft_detach.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
