@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+
 DEFAULT_TOPK = 3
 DOCS_FILE = "docs.jsonl"  # the passages next to a saved bm25s index
 
@@ -92,6 +94,18 @@ def _tokenize(texts: list[str]):
     return bm25s.tokenize(texts, stopwords="en", show_progress=False)
 
 
+def top_k(scores: np.ndarray, k: int) -> list[int]:
+    """Indices of the k highest scores, ties to the lower index: the same order on every machine (a
+    partial sort's order among equal scores depends on the CPU's sorting kernels, and golden
+    transcripts changed with it)."""
+    k = min(k, len(scores))
+    if k <= 0:
+        return []
+    kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+    candidates = np.flatnonzero(scores >= kth)  # every tie at the cut, in index order
+    return candidates[np.argsort(-scores[candidates], kind="stable")][:k].tolist()
+
+
 class BM25Index:
     """BM25 (bm25s, English stopwords, no stemming) over passages; results with score 0 (no query term
     matched) are left out, so a search may return fewer than `topk` passages."""
@@ -139,12 +153,16 @@ class BM25Index:
     def batch_search(self, queries: Sequence[str], topk: int = DEFAULT_TOPK) -> list[list[Passage]]:
         if not queries:
             return []
+        import bm25s
+
         k = max(1, min(int(topk), len(self.docs)))
-        with self._lock:
-            ids, scores = self._bm25.retrieve(_tokenize(list(queries)), k=k, show_progress=False, n_threads=1)
-        return [[Passage(self.docs[int(i)]["id"], self.docs[int(i)]["contents"], float(s))
-                 for i, s in zip(row_ids, row_scores) if s > 0]
-                for row_ids, row_scores in zip(ids, scores)]
+        results = []
+        for tokens in bm25s.tokenize(list(queries), stopwords="en", show_progress=False, return_ids=False):
+            with self._lock:
+                scores = self._bm25.get_scores(tokens) if tokens else np.zeros(len(self.docs))
+            results.append([Passage(self.docs[i]["id"], self.docs[i]["contents"], float(scores[i]))
+                            for i in top_k(scores, k) if scores[i] > 0])
+        return results
 
 
 class RetrievalClient:

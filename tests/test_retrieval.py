@@ -192,3 +192,18 @@ def test_serve_command_rejects_a_bad_corpus(capsys, tmp_path) -> None:
     assert main(["--corpus", str(tmp_path / "none.jsonl")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("sdar serve-retriever: corpus not found") and "\n" not in err
+
+
+def test_top_k_breaks_ties_by_index_like_a_naive_sort():
+    """Against sorted() by (-score, index): ties at and above the cut go to the lower index, whatever order
+    the CPU's partial sort leaves them in."""
+    import numpy as np
+
+    from sdar.retrieval import top_k
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        scores = rng.integers(0, 4, size=int(rng.integers(1, 30))).astype(float)  # many ties
+        k = int(rng.integers(0, len(scores) + 2))
+        naive = sorted(range(len(scores)), key=lambda i: (-scores[i], i))[:k]
+        assert top_k(scores, k) == naive
