@@ -15,12 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import tempfile
 from pathlib import Path
 
 import torch
-from sft_precision import RESULTS, one_run  # the benchmark next to this one: one `sdar sft` in its own process
+from sft_precision import one_run, summarize, table, write_results  # the benchmark next to this one
 
 VARIANTS = {"whole": [], "detached": ["--detach-prompt"]}
 
@@ -42,27 +41,17 @@ def main() -> None:
                 run = one_run(common + VARIANTS[name], args, Path(tmp) / f"{name}-{r}")
                 runs.append({"variant": name, "repeat": r, **run})
                 print(json.dumps(runs[-1]), flush=True)
-    keys = ["train_seconds", "tokens_per_second", "peak_rss_gib", "loss_sft", "held_out_nll", "held_out_greedy_match"]
-    summary = {v: {k: statistics.mean(x[k] for x in runs if x["variant"] == v) for k in keys} for v in VARIANTS}
+    summary = summarize(runs, "variant", VARIANTS)
     speedup = summary["whole"]["train_seconds"] / summary["detached"]["train_seconds"]
     result = {"args": vars(args), "runs": runs, "summary": summary, "detach_speedup": speedup,
               "machine": {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                           "precision": runs[0]["precision"], "torch": torch.__version__}}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "sft_detach.json").write_text(json.dumps(result, indent=2) + "\n")
     command = (f"python benchmarks/sft_detach.py --episodes {args.episodes} --gap-episodes {args.gap_episodes}"
                f"{' --thinking' if args.thinking else ''} --repeats {args.repeats}")
     lines = [f"`{command}` ({args.model}, {args.env}, {runs[0]['trained_turns']} trained turns, "
-             f"precision {runs[0]['precision']})", "",
-             "| backward | train s | tokens/s | peak RSS GiB | last-epoch loss | held-out NLL | held-out greedy |",
-             "|---|---|---|---|---|---|---|"]
-    for v in VARIANTS:
-        s = summary[v]
-        lines.append(f"| {v} | {s['train_seconds']:.0f} | {s['tokens_per_second']:.0f} | {s['peak_rss_gib']:.1f} | "
-                     f"{s['loss_sft']:.3f} | {s['held_out_nll']:.3f} | {s['held_out_greedy_match']:.2f} |")
+             f"precision {runs[0]['precision']})", "", *table(summary, "backward")]
     lines += ["", f"--detach-prompt trains {speedup:.2f}x as fast."]
-    (RESULTS / "sft_detach.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results("sft_detach", result, lines)
 
 
 if __name__ == "__main__":

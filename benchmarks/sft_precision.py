@@ -49,6 +49,33 @@ def one_run(options: list[str], args, out: Path) -> dict:
             "trained_turns": demos["trained_turns"]}
 
 
+KEYS = ["train_seconds", "tokens_per_second", "peak_rss_gib", "loss_sft", "held_out_nll", "held_out_greedy_match"]
+
+
+def summarize(runs: list[dict], field: str, names) -> dict:
+    """Per name (the runs' `field`), the mean of each KEYS number over its runs."""
+    return {n: {k: statistics.mean(x[k] for x in runs if x[field] == n) for k in KEYS} for n in names}
+
+
+def table(summary: dict, first_column: str) -> list[str]:
+    """The markdown table of a summary, one row per name."""
+    lines = [f"| {first_column} | train s | tokens/s | peak RSS GiB | last-epoch loss | held-out NLL "
+             "| held-out greedy |",
+             "|---|---|---|---|---|---|---|"]
+    for name, s in summary.items():
+        lines.append(f"| {name} | {s['train_seconds']:.0f} | {s['tokens_per_second']:.0f} | {s['peak_rss_gib']:.1f} | "
+                     f"{s['loss_sft']:.3f} | {s['held_out_nll']:.3f} | {s['held_out_greedy_match']:.2f} |")
+    return lines
+
+
+def write_results(stem: str, result: dict, lines: list[str]) -> None:
+    """RESULTS/STEM.json (the numbers) and RESULTS/STEM.md (the table), which is also printed."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="bundled")
@@ -63,25 +90,15 @@ def main() -> None:
             for precision in (PRECISIONS if r % 2 == 0 else PRECISIONS[::-1]):
                 runs.append({"repeat": r, **one_run(["--precision", precision], args, Path(tmp) / f"{precision}-{r}")})
                 print(json.dumps(runs[-1]), flush=True)
-    keys = ["train_seconds", "tokens_per_second", "peak_rss_gib", "loss_sft", "held_out_nll", "held_out_greedy_match"]
-    summary = {p: {k: statistics.mean(x[k] for x in runs if x["precision"] == p) for k in keys} for p in PRECISIONS}
+    summary = summarize(runs, "precision", PRECISIONS)
     speedup = summary["fp32"]["train_seconds"] / summary["bf16"]["train_seconds"]
     result = {"args": vars(args), "runs": runs, "summary": summary, "bf16_speedup": speedup,
               "machine": {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                           "cpu_native_bf16": cpu_has_bf16(), "torch": torch.__version__}}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "sft_precision.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [f"`python benchmarks/sft_precision.py --episodes {args.episodes} --repeats {args.repeats}` "
-             f"({args.model}, {args.env}; native bf16 on this CPU: {cpu_has_bf16()})", "",
-             "| precision | train s | tokens/s | peak RSS GiB | last-epoch loss | held-out NLL | held-out greedy |",
-             "|---|---|---|---|---|---|---|"]
-    for p in PRECISIONS:
-        s = summary[p]
-        lines.append(f"| {p} | {s['train_seconds']:.0f} | {s['tokens_per_second']:.0f} | {s['peak_rss_gib']:.1f} | "
-                     f"{s['loss_sft']:.3f} | {s['held_out_nll']:.3f} | {s['held_out_greedy_match']:.2f} |")
+             f"({args.model}, {args.env}; native bf16 on this CPU: {cpu_has_bf16()})", "", *table(summary, "precision")]
     lines += ["", f"bf16 autocast trains {speedup:.2f}x as fast as fp32."]
-    (RESULTS / "sft_precision.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results("sft_precision", result, lines)
 
 
 if __name__ == "__main__":
