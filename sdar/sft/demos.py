@@ -85,8 +85,8 @@ def search_thoughts(actions: list[str | None], noisy: list[bool] | None = None) 
     """Per turn, a thought naming what the agent is after, read off the episode's own expert actions
     (`None` entries, e.g. invalid turns, are skipped; so are `noisy` turns when looking ahead, and the
     demonstrator's turn that moves back what a noisy take or put moved, but what a noisy take picks up is
-    carried). For a turn whose next non-search
-    action (search: go, open, close, examine, look, inventory) takes or uses object `O N`:
+    carried). For a turn whose next non-search action (search: go, open, close, examine, look,
+    inventory) takes or uses object `O N`:
         "Looking for O N, here it is."   on the take/use turn itself
         "Looking for O, not here."       on the search turns before it
     after a take, until it is placed ("put ..." / ALFWorld's "move ... to ...") or the next such search:
