@@ -88,10 +88,10 @@ def read_corpus(path: str | Path) -> list[dict]:
     return docs
 
 
-def _tokenize(texts: list[str]):
+def _tokenize(texts: list[str], return_ids: bool = True):
     import bm25s
 
-    return bm25s.tokenize(texts, stopwords="en", show_progress=False)
+    return bm25s.tokenize(texts, stopwords="en", show_progress=False, return_ids=return_ids)
 
 
 def top_k(scores: np.ndarray, k: int) -> list[int]:
@@ -153,11 +153,9 @@ class BM25Index:
     def batch_search(self, queries: Sequence[str], topk: int = DEFAULT_TOPK) -> list[list[Passage]]:
         if not queries:
             return []
-        import bm25s
-
         k = max(1, min(int(topk), len(self.docs)))
         results = []
-        for tokens in bm25s.tokenize(list(queries), stopwords="en", show_progress=False, return_ids=False):
+        for tokens in _tokenize(list(queries), return_ids=False):
             with self._lock:
                 scores = self._bm25.get_scores(tokens) if tokens else np.zeros(len(self.docs))
             results.append([Passage(self.docs[i]["id"], self.docs[i]["contents"], float(scores[i]))

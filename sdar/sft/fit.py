@@ -52,9 +52,9 @@ def sft(model, tokenizer, samples, *, epochs: int, lr: float, batch_tokens: int,
         seed: int, progress: bool = True, weight_decay: float = 0.01, grad_clip: float = 1.0,
         amp_dtype=None, detach_prompt: bool = False) -> list[dict]:
     """Fine-tune `model` in place on `samples` (anything with `prompt_ids`, `response_ids`); one metrics
-    dict per epoch. `detach_prompt`: the gradient stops at the prompt (`sdar.scoring.detached_prompt_logprobs`,
-    same loss, cheaper backward): `loss/sft` (token-mean over the epoch, measured before each step), response tokens,
-    tokens forwarded (prompt + response, no padding), time."""
+    dict per epoch: `loss/sft` (token-mean over the epoch, measured before each step), response tokens,
+    tokens forwarded (prompt + response, no padding), time. `detach_prompt`: the gradient stops at the
+    prompt (`sdar.scoring.detached_prompt_logprobs`: the same loss, a cheaper backward)."""
     device = next(model.parameters()).device
     rng = random.Random(seed)
     plans = [shuffled_batches(samples, batch_tokens, rng) for _ in range(epochs)]
