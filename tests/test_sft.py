@@ -392,6 +392,24 @@ def test_search_thoughts_name_the_sought_object_and_where_it_is_found():
         "Carrying newspaper 1 to put it in/on cabinet 1.",  # what the noisy take picked up is carried
         "Looking for cup, not here.", "Looking for cup 1, here it is.", "Looking for desklamp, not here.",
         "Looking for cup 1, here it is.", "Looking for desklamp, not here.", "Looking for desklamp 1, here it is."]
+    # no later action explains the search (the second apple is never found): the goal's object is sought
+    pick_two = ["take apple 1 from sofa 1", "go to garbagecan 1", "put apple 1 in/on garbagecan 1", "go to shelf 1",
+                "open drawer 1"]
+    assert search_thoughts(pick_two, goal="find two apple and put them in garbagecan.")[2:] == [
+        "Carrying apple 1 to put it in/on garbagecan 1.", "Looking for apple, not here.", "Looking for apple, not here."]
+    assert search_thoughts(pick_two)[3:] == [None, None]  # without the goal: the template
+
+
+@pytest.mark.parametrize("goal, obj", [
+    ("put a clean cloth in countertop.", "cloth"), ("find two apple and put them in garbagecan.", "apple"),
+    ("examine the book with the desklamp.", "book"), ("look at bowl under the desklamp.", "bowl"),
+    ("heat some egg and put it in garbagecan.", "egg"), ("put a cool tomato in microwave.", "tomato"),
+    ("put two saltshaker in drawer.", "saltshaker"), ("Put some spraybottle on toilet.", "spraybottle"),
+    ("search for a red shirt", None)])
+def test_goal_object_reads_alfworld_goal_sentences(goal, obj):
+    from sdar.sft.demos import goal_object
+
+    assert goal_object(goal) == obj
 
 
 def test_thinking_demos_look_for_what_the_prompt_shows(real_tokenizer):

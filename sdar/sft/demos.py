@@ -79,9 +79,20 @@ _SOUGHT = re.compile(r"^(take|use) (\S+) (\d+)\b")
 # where a held object goes next: "put book 1 in/on desk 1", "move mug 1 to shelf 2", "clean X 1 with sinkbasin 1"
 _TARGET = re.compile(r"^(put|move|clean|heat|cool) \S+ \d+ (in/on|to|with) (\S+ \d+)$")
 _SEARCH_VERBS = ("go", "open", "close", "examine", "look", "inventory")
+# the object of ALFWorld's goal sentences: "put a clean cloth in countertop.", "find two apple and put them
+# in garbagecan.", "examine the book with the desklamp.", "heat some egg and put it in garbagecan."
+_GOAL_OBJECT = re.compile(r"^(?:put|find|look at|examine|clean|heat|cool) (?:a |an |some |two |the )?"
+                          r"(?:clean |hot |cool |cold )?([a-z]+)\b")
 
 
-def search_thoughts(actions: list[str | None], noisy: list[bool] | None = None) -> list[str | None]:
+def goal_object(goal: str) -> str | None:
+    """The object an ALFWorld-style goal names ("cloth" for "put a clean cloth in countertop."), else None."""
+    match = _GOAL_OBJECT.match(goal.strip().lower())
+    return match.group(1) if match else None
+
+
+def search_thoughts(actions: list[str | None], noisy: list[bool] | None = None,
+                    goal: str | None = None) -> list[str | None]:
     """Per turn, a thought naming what the agent is after, read off the episode's own expert actions
     (`None` entries, e.g. invalid turns, are skipped; so are `noisy` turns when looking ahead, and the
     demonstrator's turn that moves back what a noisy take or put moved, but what a noisy take picks up is
@@ -91,8 +102,9 @@ def search_thoughts(actions: list[str | None], noisy: list[bool] | None = None) 
         "Looking for O, not here."       on the search turns before it
     after a take, until it is placed ("put ..." / ALFWorld's "move ... to ...") or the next such search:
     "Carrying O N to cool it with R M." with the verb, preposition and receptacle of the next put, move,
-    clean, heat or cool that takes it; `None` where no rule applies (other vocabularies), for the
-    template. A thought without the destination let the model put the object back where it found it; one
+    clean, heat or cool that takes it. A search turn that no later action explains (the episode ends
+    before the object is found, or a noisy take finds it) says "Looking for O, not here." with the object
+    the `goal` names (`goal_object`); `None` where no rule applies (other vocabularies), for the template. A thought without the destination let the model put the object back where it found it; one
     with the destination but not the verb ("Carrying pot 2 to fridge 1.") let it cool the pot at the fridge
     again and again after cooling it, and its bare "to" leaked into actions ("put tomato 1 to desk 1").
 
@@ -104,6 +116,7 @@ def search_thoughts(actions: list[str | None], noisy: list[bool] | None = None) 
     (`python benchmarks/take_decision.py --episodes 20 --models ...`, 24 take and 64 go states).
     """
     noisy = noisy or [False] * len(actions)
+    wanted = goal_object(goal) if goal else None
     thoughts: list[str | None] = []
     carrying = None
     for t, action in enumerate(actions):
@@ -129,6 +142,8 @@ def search_thoughts(actions: list[str | None], noisy: list[bool] | None = None) 
         elif carrying:
             thoughts.append(f"Carrying {carrying} to {target.group(1)} it {target.group(2)} {target.group(3)}."
                             if target else f"Carrying {carrying}.")
+        elif wanted and action is not None and action.split(" ", 1)[0] in _SEARCH_VERBS:
+            thoughts.append(f"Looking for {wanted}, not here.")
         else:
             thoughts.append(None)
         if action is not None and action.startswith("take "):
@@ -230,7 +245,7 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
     demos = []
     for traj in trajectories:
         flags = agent.noisy[id(traj.task)]
-        thoughts = search_thoughts([t.action if t.valid else None for t in traj.turns], flags)
+        thoughts = search_thoughts([t.action if t.valid else None for t in traj.turns], flags, traj.task.goal)
         for turn, noisy, thought in zip(traj.turns, flags, thoughts):
             if not turn.valid or (noisy and not keep_noisy):  # invalid: it would teach an invalid answer
                 continue
