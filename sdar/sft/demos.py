@@ -104,9 +104,16 @@ def search_thoughts(actions: list[str | None], noisy: list[bool] | None = None,
     "Carrying O N to cool it with R M." with the verb, preposition and receptacle of the next put, move,
     clean, heat or cool that takes it. A search turn that no later action explains (the episode ends
     before the object is found, or a noisy take finds it) says "Looking for O, not here." with the object
-    the `goal` names (`goal_object`); `None` where no rule applies (other vocabularies), for the template. A thought without the destination let the model put the object back where it found it; one
-    with the destination but not the verb ("Carrying pot 2 to fridge 1.") let it cool the pot at the fridge
-    again and again after cooling it, and its bare "to" leaked into actions ("put tomato 1 to desk 1").
+    the `goal` names (`goal_object`). Once an object of the goal's kind has been placed (a second one
+    is sought: "put two pot in fridge."), a search for that kind says so first and seeks "another":
+    "Placed pot 2. Looking for another pot 3, here it is." `None` where no rule applies (other
+    vocabularies), for the template.
+
+    A thought without the destination let the model put the object back where it found it; one with the
+    destination but not the verb ("Carrying pot 2 to fridge 1.") let it cool the pot at the fridge again
+    and again after cooling it, and its bare "to" leaked into actions ("put tomato 1 to desk 1"); without
+    "Placed", the model took the pot it had just put into the fridge back out ("Looking for pot 2, here
+    it is."), put it in again, and so on to the turn limit.
 
     Why this wording: the decision (take it, or search on) falls on the token right after the object
     name, where a copy from the prompt decides it: a model that has just written "book" continues with
@@ -118,39 +125,52 @@ def search_thoughts(actions: list[str | None], noisy: list[bool] | None = None,
     noisy = noisy or [False] * len(actions)
     wanted = goal_object(goal) if goal else None
     thoughts: list[str | None] = []
-    carrying = None
+    carrying, placed = None, None
     for t, action in enumerate(actions):
-        sought, target = None, None
-        undone = set()  # objects a noisy take / put moved that the demonstrator has not moved back yet
-        for later, skip in zip(actions[t:], noisy[t:]):
-            moved = _moved(later)
-            if later is None:
-                continue
-            if skip:
-                undone ^= {moved} - {None}
-                continue
-            if moved in undone:  # the repair of a noise is not the plan either
-                undone.discard(moved)
-                continue
-            sought, target = _SOUGHT.match(later), _TARGET.match(later)
-            if sought or target or later.split(" ", 1)[0] not in _SEARCH_VERBS:
-                break
+        sought, target = _next_step(actions[t:], noisy[t:])
+        kind = sought.group(2) if sought else wanted
+        if placed and kind == placed.split()[0] and (sought is None or _moved(sought.string) != placed):
+            prefix, kind = f"Placed {placed}. ", f"another {kind}"
+        else:
+            prefix = ""
         if sought:
             here = action == sought.string
-            thoughts.append(f"Looking for {sought.group(2)} {sought.group(3)}, here it is." if here
-                            else f"Looking for {sought.group(2)}, not here.")
+            thoughts.append(f"{prefix}Looking for {kind} {sought.group(3)}, here it is." if here
+                            else f"{prefix}Looking for {kind}, not here.")
         elif carrying:
             thoughts.append(f"Carrying {carrying} to {target.group(1)} it {target.group(2)} {target.group(3)}."
                             if target else f"Carrying {carrying}.")
         elif wanted and action is not None and action.split(" ", 1)[0] in _SEARCH_VERBS:
-            thoughts.append(f"Looking for {wanted}, not here.")
+            thoughts.append(f"{prefix}Looking for {kind}, not here.")
         else:
             thoughts.append(None)
         if action is not None and action.startswith("take "):
-            carrying = " ".join(action.split()[1:3])
+            carrying = _moved(action)
         elif action is not None and action.startswith(("put ", "move ")):  # household / ALFWorld's placing
             carrying = None
+            if not noisy[t] and _moved(action).split()[0] == wanted:
+                placed = _moved(action)
     return thoughts
+
+
+def _next_step(actions: list[str | None], noisy: list[bool]) -> tuple[re.Match | None, re.Match | None]:
+    """(take/use match, put/move/treat match) of the first of `actions` that is not a search, skipping
+    `None`, `noisy` turns and the moves that undo what a noisy take or put moved."""
+    undone = set()  # objects a noisy take / put moved that the demonstrator has not moved back yet
+    for later, skip in zip(actions, noisy):
+        moved = _moved(later)
+        if later is None:
+            continue
+        if skip:
+            undone ^= {moved} - {None}
+            continue
+        if moved in undone:  # the repair of a noise is not the plan either
+            undone.discard(moved)
+            continue
+        sought, target = _SOUGHT.match(later), _TARGET.match(later)
+        if sought or target or later.split(" ", 1)[0] not in _SEARCH_VERBS:
+            return sought, target
+    return None, None
 
 
 def _moved(action: str | None) -> str | None:
