@@ -404,7 +404,8 @@ def test_search_thoughts_name_the_sought_object_and_where_it_is_found():
     assert search_thoughts(pick_two)[4:] == [None, None]  # without the goal: the template
     found = pick_two[:5] + ["take apple 3 from shelf 1", "go to garbagecan 1", "put apple 3 in/on garbagecan 1"]
     assert search_thoughts(found, goal=goal)[4:6] == [
-        "Placed apple 1. Looking for another apple, not here.", "Placed apple 1. Looking for another apple 3, here it is."]
+        "Placed apple 1. Looking for another apple, not here.",
+        "Placed apple 1. Looking for another apple 3, here it is."]
     # a noisy put is not a placement (the demonstrator takes the apple back)
     noisy_put = ["take apple 1 from sofa 1", "put apple 1 in/on sofa 1", "take apple 1 from sofa 1"]
     assert search_thoughts(noisy_put, [False, True, False], goal=goal)[2] == "Looking for apple 1, here it is."
