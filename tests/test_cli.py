@@ -119,14 +119,39 @@ def test_vanilla_and_with_skills_contradict(capsys):
     assert code == 2 and "contradicts" in err
 
 
-def test_invalid_turns_tells_loops_from_first_mistakes():
+def benchmark(name: str):
+    """The module benchmarks/NAME.py (the benchmarks are scripts, not a package)."""
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "invalid_turns.py"
-    spec = importlib.util.spec_from_file_location("invalid_turns", path)
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_demo_thoughts_counts_thought_kinds_per_task_type():
+    from types import SimpleNamespace
+
+    module = benchmark("demo_thoughts")
+
+    def demo(task_type, thought, observation="You arrive at desk 1."):
+        return SimpleNamespace(task=SimpleNamespace(task_type=task_type),
+                               user_message=f"your current observation is: {observation}\n",
+                               response_text=f"<think>{thought}</think><action>look</action>")
+    demos = [demo("pick", "Looking for book, not here."), demo("pick", "Looking for book 1, here it is."),
+             demo("pick_two", "Placed pen 1. Looking for another pen, not here.", "You put the pen 1 in/on the safe 1."),
+             demo("pick_two", "Carrying pen 2 to put it in/on safe 1."),
+             demo("look", "My task is to look at cd under the desklamp. The next step towards it is: look.")]
+    table = module.counts(demos)
+    assert table["all"] == {"turns": 5, "not here": 1, "here it is": 1, "carrying": 1, "placed": 1, "template": 1,
+                            "after put": 1}
+    assert table["pick_two"]["placed"] == 1 and table["pick"]["turns"] == 2 and table["look"]["template"] == 1
+
+
+def test_invalid_turns_tells_loops_from_first_mistakes():
+    module = benchmark("invalid_turns")
 
     def turn(k, valid, observation, action):
         return {"trajectory": k, "task_type": "pick", "won": k == 1, "valid": valid,

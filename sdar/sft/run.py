@@ -131,21 +131,40 @@ def env_spec(o: SFTOptions):
     return env_spec_for(RunConfig(env=EnvConfig(name=o.env, data=o.data)))
 
 
+def demo_settings(o: SFTOptions, spec) -> dict:
+    """The keyword arguments of `expert_demonstrations` that the training and held-out demos share."""
+    return dict(max_turns=o.max_turns or spec.max_turns, history=spec.history if o.history < 0 else o.history,
+                thinking=o.thinking, context=o.context, context_tokens=o.context_tokens,
+                max_prompt_tokens=o.max_prompt_tokens)
+
+
+def training_demos(o: SFTOptions, spec, tokenizer) -> tuple[list, list]:
+    """(every demo turn, noisy ones included; the turns trained on): noisy turns and thinned-out moves
+    shape later prompts but are not imitated."""
+    from sdar.sft.demos import expert_demonstrations, thin_moves
+
+    demos = expert_demonstrations(spec, tokenizer, episodes=o.episodes, seed=o.seed, noise=o.noise,
+                                  repeat_share=o.repeat_share, tempt=o.tempt, skills_share=o.skills_share,
+                                  keep_noisy=True, **demo_settings(o, spec))
+    trained = thin_moves([d for d in demos if not d.noisy], o.move_share, o.seed)
+    if not trained:
+        raise ConfigError(f"--noise {o.noise} and --move-share {o.move_share} leave no expert turn to imitate; "
+                          "lower the noise, raise the move share or --episodes")
+    return demos, trained
+
+
 def run_sft(o: SFTOptions) -> dict:
     """Generate demos, fine-tune, save OUT/model and OUT/sft.json; returns the record written."""
     import torch
 
     from sdar.models import apply_lora, autocast_dtype, load_model, pick_device, train_top_layers
-    from sdar.sft.demos import demo_stats, expert_demonstrations, is_move, thin_moves
+    from sdar.sft.demos import demo_stats, expert_demonstrations, is_move
     from sdar.sft.fit import gap_report, sft
 
     validate(o)
     out = Path(o.out)
     spec = env_spec(o)
-    max_turns = o.max_turns or spec.max_turns
-    history = spec.history if o.history < 0 else o.history
-    common = dict(max_turns=max_turns, history=history, thinking=o.thinking, context=o.context,
-                  context_tokens=o.context_tokens, max_prompt_tokens=o.max_prompt_tokens)
+    common = demo_settings(o, spec)
     timings = {}
     torch.manual_seed(o.seed)
     device = pick_device(o.device)
@@ -154,14 +173,7 @@ def run_sft(o: SFTOptions) -> dict:
     model.eval()
 
     t0 = time.perf_counter()
-    demos = expert_demonstrations(spec, tokenizer, episodes=o.episodes, seed=o.seed, noise=o.noise,
-                                  repeat_share=o.repeat_share, tempt=o.tempt, skills_share=o.skills_share,
-                                  keep_noisy=True, **common)
-    # noisy turns and thinned-out moves shape later prompts but are not imitated
-    trained = thin_moves([d for d in demos if not d.noisy], o.move_share, o.seed)
-    if not trained:
-        raise ConfigError(f"--noise {o.noise} and --move-share {o.move_share} leave no expert turn to imitate; "
-                          "lower the noise, raise the move share or --episodes")
+    demos, trained = training_demos(o, spec, tokenizer)
     held_out = expert_demonstrations(spec, tokenizer, episodes=o.gap_episodes, seed=0, split="eval", **common)
     timings["perf/demo_seconds"] = time.perf_counter() - t0
 
@@ -191,7 +203,7 @@ def run_sft(o: SFTOptions) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out / "model", safe_serialization=True)
     tokenizer.save_pretrained(out / "model")
-    record = {"options": dataclasses.asdict(o), "max_turns": max_turns, "history": history,
+    record = {"options": dataclasses.asdict(o), "max_turns": common["max_turns"], "history": common["history"],
               "device": str(device), "precision": "bf16" if amp else "fp32",
               "demos": {**demo_stats(demos), "trained_turns": len(trained),
                         "trained_moves": sum(map(is_move, trained))},
