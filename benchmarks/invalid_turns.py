@@ -2,8 +2,8 @@
 
 Splits the invalid turns into first ones and those right after an invalid turn (the prompt's current
 observation is "Nothing happens.": a model that repeats itself there is stuck in a loop), counts the
-action verbs of the first ones and the episodes that end in five invalid turns, and gives the invalid
-turns per task type. Prints a Markdown summary; writes nothing.
+action verbs of the first ones and the episodes that end in five invalid turns, gives the invalid
+turns per task type, and counts the valid take-backs (taking out what one's own put just placed). Prints a Markdown summary; writes nothing.
     sdar eval --env household --model M --episodes 30 --thinking --trajectories turns.jsonl
     python benchmarks/invalid_turns.py turns.jsonl
 """
@@ -25,6 +25,20 @@ def verb(response: str) -> str:
     return found.group(1) if found else "(no action)"
 
 
+def take_backs(episode: list[dict]) -> int:
+    """Valid turns that take out what the episode's own last valid put placed ("take pot 2 from fridge 1"
+    after "put pot 2 in/on fridge 1"): a loop that no invalid turn shows."""
+    placed, count = None, 0
+    for r in episode:
+        action = re.search(r"<action>\s*(.*?)\s*(?:</action>|$)", r["response"], re.S)
+        words = action.group(1).split() if action and r["valid"] else []
+        if words[:1] == ["put"] and len(words) >= 5:
+            placed = (words[1:3], words[-2:])
+        elif words[:1] == ["take"] and placed and (words[1:3], words[-2:]) == placed:
+            count, placed = count + 1, None
+    return count
+
+
 def summary(rows: list[dict]) -> str:
     episodes = defaultdict(list)
     for r in rows:
@@ -44,6 +58,8 @@ def summary(rows: list[dict]) -> str:
         + ", ".join(f"{v} {n}" for v, n in first.most_common()),
         f"- episodes ending in 5 invalid turns: {sum(all(not r['valid'] for r in t[-5:]) for t in episodes.values())}",
         "- invalid turns by task type: " + ", ".join(f"{k} {by_type[k]}/{turns_by_type[k]}" for k in turns_by_type),
+        f"- take-backs (valid turns taking out what the episode's last put placed): "
+        f"{sum(map(take_backs, episodes.values()))} in {sum(take_backs(t) > 0 for t in episodes.values())} episodes",
     ]
     return "\n".join(lines)
 

@@ -163,3 +163,8 @@ def test_invalid_turns_tells_loops_from_first_mistakes():
     assert "2 episodes, 1 won; 6 turns, 3 invalid (0.500)" in text
     assert "right after an invalid turn: 1 (of 3 turns after one, 2 of them valid)" in text
     assert "first invalid turns: 2, by verb: go 1, take 1" in text and "pick 3/6" in text
+    assert "take-backs (valid turns taking out what the episode's last put placed): 0 in 0 episodes" in text
+    loop = [turn(2, True, "", "put pot 2 in/on fridge 1"), turn(2, True, "", "take pot 2 from fridge 1"),
+            turn(2, True, "", "take pot 3 from fridge 1"), turn(2, True, "", "put pot 2 in/on fridge 1"),
+            turn(2, False, "", "take pot 2 from fridge 1"), turn(2, True, "", "take pot 2 from fridge 1")]
+    assert module.take_backs(loop) == 2  # not the other pot, not an invalid take
