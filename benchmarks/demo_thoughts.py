@@ -2,10 +2,9 @@
 
 Builds the demonstrations exactly as `sdar sft` does with the same options (no model is loaded, only the
 tokenizer; seconds on a CPU) and counts the trained turns whose thought is a search ("Looking for O, not
-here."), a find ("... here it is."), a carry ("Carrying ..."), a search for a second object after the
-first is placed ("Placed O N. ..."), or the template that restates the goal (no rule applied), and the
-trained turns right after a put (the prompt's observation starts "You put"). Prints a Markdown table;
-`--results NAME` also writes NAME.json and NAME.md (other flags are `sdar sft`'s).
+here."), a find ("... here it is."), a carry ("Carrying ..."), or the template that restates the goal
+(no rule applied), and the trained turns right after a put (the prompt's observation starts "You put").
+Prints a Markdown table; `--results NAME` also writes NAME.json and NAME.md (other flags are `sdar sft`'s).
     python benchmarks/demo_thoughts.py --thinking --repeat-share 0.5 --tempt 0.2
 """
 
@@ -18,14 +17,12 @@ import re
 from collections import Counter
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-KINDS = ("not here", "here it is", "carrying", "placed", "template")
+KINDS = ("not here", "here it is", "carrying", "template")
 
 
 def kind(response: str) -> str:
     thought = re.match(r"<think>(.*?)</think>", response, re.S)
     text = thought.group(1) if thought else ""
-    if text.startswith("Placed "):
-        return "placed"
     if text.startswith("Carrying "):
         return "carrying"
     if text.startswith("Looking for "):
