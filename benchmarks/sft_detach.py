@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 from pathlib import Path
 
-import torch
-from sft_precision import one_run, summarize, table, write_results  # the benchmark next to this one
+from sft_precision import machine, one_run, summarize, table, write_results  # the benchmark next to this one
 
 VARIANTS = {"whole": [], "detached": ["--detach-prompt"]}
 
@@ -44,8 +42,7 @@ def main() -> None:
     summary = summarize(runs, "variant", VARIANTS)
     speedup = summary["whole"]["train_seconds"] / summary["detached"]["train_seconds"]
     result = {"args": vars(args), "runs": runs, "summary": summary, "detach_speedup": speedup,
-              "machine": {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-                          "precision": runs[0]["precision"], "torch": torch.__version__}}
+              "machine": machine(precision=runs[0]["precision"])}
     command = (f"python benchmarks/sft_detach.py --episodes {args.episodes} --gap-episodes {args.gap_episodes}"
                f"{' --thinking' if args.thinking else ''} --repeats {args.repeats}")
     lines = [f"`{command}` ({args.model}, {args.env}, {runs[0]['trained_turns']} trained turns, "

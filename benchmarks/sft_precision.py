@@ -68,6 +68,12 @@ def table(summary: dict, first_column: str) -> list[str]:
     return lines
 
 
+def machine(**extra) -> dict:
+    """What the timings were measured on: processor, torch threads and version, plus `extra`."""
+    return {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+            **extra, "torch": torch.__version__}
+
+
 def write_results(stem: str, result: dict, lines: list[str]) -> None:
     """RESULTS/STEM.json (the numbers) and RESULTS/STEM.md (the table), which is also printed."""
     RESULTS.mkdir(exist_ok=True)
@@ -93,8 +99,7 @@ def main() -> None:
     summary = summarize(runs, "precision", PRECISIONS)
     speedup = summary["fp32"]["train_seconds"] / summary["bf16"]["train_seconds"]
     result = {"args": vars(args), "runs": runs, "summary": summary, "bf16_speedup": speedup,
-              "machine": {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-                          "cpu_native_bf16": cpu_has_bf16(), "torch": torch.__version__}}
+              "machine": machine(cpu_native_bf16=cpu_has_bf16())}
     lines = [f"`python benchmarks/sft_precision.py --episodes {args.episodes} --repeats {args.repeats}` "
              f"({args.model}, {args.env}; native bf16 on this CPU: {cpu_has_bf16()})", "", *table(summary, "precision")]
     lines += ["", f"bf16 autocast trains {speedup:.2f}x as fast as fp32."]
