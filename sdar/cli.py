@@ -98,6 +98,9 @@ def cmd_eval(args: list[str]) -> int:
     parser.add_argument("--temperature", type=float, default=0.4, help="0 is greedy")
     parser.add_argument("--max-turns", type=int, default=0, help="0: the environment's own limit")
     parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--history", type=int, default=-1,
+                        help="past (observation, action) pairs in the prompt; -1: the environment's own "
+                             "(a model warm-started with `sdar sft --history N` is evaluated with the same N)")
     parser.add_argument("--thinking", action="store_true", help="ask for <think> before <action>")
     parser.add_argument("--with-skills", action="store_true", help="show the skills in the prompt")
     parser.add_argument("--algo", choices=tuple(EVAL_MODES), default=None,
@@ -120,6 +123,8 @@ def cmd_eval(args: list[str]) -> int:
         a.with_skills = EVAL_MODES[a.algo]
     if a.episodes <= 0:
         raise UsageError(f"--episodes: must be > 0, got {a.episodes}")
+    if a.history < -1:
+        raise UsageError(f"--history: must be >= -1 (-1: the environment's own), got {a.history}")
     from pathlib import Path
 
     from sdar.config import RunConfig, env_spec_for
@@ -132,6 +137,7 @@ def cmd_eval(args: list[str]) -> int:
         raise UsageError(f"--env: {a.env!r} is not one of {', '.join(env_names())}")
     env_cfg = dataclasses.replace(RunConfig().env, name=a.env, data=a.alfworld_data or "", eval_split=a.split or "")
     spec = env_spec_for(dataclasses.replace(RunConfig(), env=env_cfg))
+    history = spec.history if a.history < 0 else a.history
     saved = None
     if a.trajectories:  # opened first, so an unwritable path fails before the evaluation, not after it
         try:
@@ -144,11 +150,11 @@ def cmd_eval(args: list[str]) -> int:
         if pool is not None:
             spec = in_workers(spec, pool=pool)
         summary, trajectories = evaluate(agent, spec, episodes=a.episodes, max_turns=a.max_turns or spec.max_turns,
-                                         history=spec.history, thinking=a.thinking, progress=not a.no_progress)
+                                         history=history, thinking=a.thinking, progress=not a.no_progress)
     if saved is not None:
         with saved:
             saved.writelines(json.dumps(r) + "\n" for r in turn_records(trajectories))
-    summary.update({"env": a.env, "policy": a.policy, "with_skills": a.with_skills, "seed": a.seed,
+    summary.update({"env": a.env, "policy": a.policy, "with_skills": a.with_skills, "seed": a.seed, "history": history,
                     "model": a.model if a.policy == "model" else None})
     print(json.dumps(summary) if a.json else format_table(summary))
     return 0

@@ -54,6 +54,19 @@ def test_eval_writes_every_turn_it_played(capsys, tmp_path):
     assert all(r["response"] == f"<action>{r['action']}</action>" and r["goal"] for r in records)
 
 
+def test_eval_history_sets_the_pairs_the_prompt_shows(capsys, tmp_path):
+    """`--history N`, as `sdar sft --history N` trains: the prompts carry the last N turns (household's own: 2)."""
+    shown = {}
+    for history in ("-1", "4"):
+        path = tmp_path / f"turns{history}.jsonl"
+        code, out, _ = run(capsys, "eval", "--policy", "expert", "--episodes", "1", "--json", "--no-progress",
+                           "--history", history, "--trajectories", str(path))
+        assert code == 0
+        last = json.loads(path.read_text().splitlines()[-1])
+        shown[history] = (json.loads(out)["history"], last["prompt"].count("[Observation "))
+    assert shown == {"-1": (2, 2), "4": (4, 4)}
+
+
 def test_eval_refuses_an_unwritable_trajectories_file_before_playing(capsys, tmp_path):
     (tmp_path / "file").write_text("")
     code, out, err = run(capsys, "eval", "--policy", "expert", "--trajectories", str(tmp_path / "file" / "x.jsonl"))
@@ -86,6 +99,7 @@ def test_wilson_interval_is_where_the_score_test_accepts():
     (["train", "--preset", "huge"], ["unknown preset", "tiny"]),
     (["train", "--model", "/no/such/dir", "--preset", "tiny"], ["--model.path", "config.json"]),
     (["eval", "--env", "moon", "--policy", "expert"], ["--env", "household"]),
+    (["eval", "--policy", "expert", "--history", "-2"], ["--history", ">= -1"]),
     (["fly"], ["unknown command", "train"]),
 ])
 def test_bad_input_is_one_clear_line(capsys, argv, words, tmp_path):
