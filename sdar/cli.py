@@ -253,8 +253,8 @@ def cmd_serve_retriever(args: list[str]) -> int:
     return serve_main(args)
 
 
-COMMANDS = {"train": cmd_train, "sft": cmd_sft, "eval": cmd_eval, "export": cmd_export, "plot": cmd_plot, "view": cmd_view,
-            "envs": cmd_envs, "options": cmd_options, "serve-retriever": cmd_serve_retriever}
+COMMANDS = {"train": cmd_train, "sft": cmd_sft, "eval": cmd_eval, "export": cmd_export, "plot": cmd_plot,
+            "view": cmd_view, "envs": cmd_envs, "options": cmd_options, "serve-retriever": cmd_serve_retriever}
 
 
 def main(argv: list[str] | None = None) -> int:
