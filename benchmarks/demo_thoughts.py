@@ -54,9 +54,7 @@ def markdown(table: dict, command: str) -> str:
 
 
 def main() -> None:
-    from transformers import AutoTokenizer
-
-    from sdar.models import prepare_tokenizer, resolve_model_path
+    from sdar.models import load_tokenizer
     from sdar.sft.run import env_spec, parse_options, training_demos, validate
 
     ours = argparse.ArgumentParser(description=__doc__.splitlines()[0], add_help=False)
@@ -64,8 +62,7 @@ def main() -> None:
     a, args = ours.parse_known_args()  # the other flags are sdar sft's
     o = parse_options(args)
     validate(o)
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(o.model), local_files_only=True)
-    prepare_tokenizer(tokenizer)
+    tokenizer = load_tokenizer(o.model)
     _, trained = training_demos(o, env_spec(o), tokenizer)
     table = counts(trained)
     command = " ".join(["python benchmarks/demo_thoughts.py", *args])

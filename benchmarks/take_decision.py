@@ -29,7 +29,7 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from sdar.models import autocast_dtype, load_model  # noqa: E402
+from sdar.models import autocast_dtype, load_model, load_tokenizer  # noqa: E402
 from sdar.rollout.sampler import autocast  # noqa: E402
 from sdar.sft.demos import expert_demonstrations, search_thoughts  # noqa: E402
 from sdar.sft.run import SFTOptions, env_spec  # noqa: E402
@@ -90,7 +90,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--models", nargs="+", default=["bundled"], help="'bundled' or model directories")
     args = parser.parse_args()
-    probe = load_model(args.models[0], "cpu")[1]
+    probe = load_tokenizer(args.models[0])
     demos = expert_demonstrations(env_spec(SFTOptions()), probe, episodes=args.episodes, seed=7, max_turns=30,
                                   history=2, thinking=False)
     states = decision_states(demos)

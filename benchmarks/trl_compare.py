@@ -204,10 +204,10 @@ def run_trl(args, rows: list[dict], reward, out: Path) -> list[dict]:
 
 def measure(args) -> dict[str, list[dict]]:
     """Interleaved runs, alternating which side goes first; every step's timings per side."""
-    from sdar.models import load_model
+    from sdar.models import load_tokenizer
 
     rows = step_prompts(args)
-    check_prompt_tokens(rows, load_model(args.model)[1])
+    check_prompt_tokens(rows, load_tokenizer(args.model))
     reward = make_reward(args)
     steps: dict[str, list[dict]] = {"sdar": [], "trl": []}
     with tempfile.TemporaryDirectory() as tmp:

@@ -77,14 +77,22 @@ def resolve_model_path(path: str) -> Path:
     return local
 
 
+def load_tokenizer(path: str):
+    """The tokenizer of model `path` ('bundled', 'tiny' or a directory), padding on the left, with a chat
+    template; without loading the weights."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(path), local_files_only=True)
+    prepare_tokenizer(tokenizer)
+    return tokenizer
+
+
 def load_model(path: str, device: torch.device | str = "cpu"):
     """(model, tokenizer) on `device`, fp32 master weights, tokenizer padding on the left."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
-    local = resolve_model_path(path)
-    tokenizer = AutoTokenizer.from_pretrained(local, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(local, local_files_only=True, dtype=torch.float32)
-    prepare_tokenizer(tokenizer)
+    tokenizer = load_tokenizer(path)
+    model = AutoModelForCausalLM.from_pretrained(resolve_model_path(path), local_files_only=True, dtype=torch.float32)
     model.to(device)
     model.config.use_cache = True
     return model, tokenizer

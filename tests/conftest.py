@@ -20,10 +20,6 @@ def tiny():
 @pytest.fixture(scope="session")
 def real_tokenizer():
     """SmolLM2's own tokenizer and chat template (converted once from the bundled GGUF, then cached)."""
-    from transformers import AutoTokenizer
+    from sdar.models import load_tokenizer
 
-    from sdar.models import prepare_tokenizer, resolve_model_path
-
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path("bundled"), local_files_only=True)
-    prepare_tokenizer(tokenizer)
-    return tokenizer
+    return load_tokenizer("bundled")
