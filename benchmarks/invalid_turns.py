@@ -3,7 +3,9 @@
 Splits the invalid turns into first ones and those right after an invalid turn (the prompt's current
 observation is "Nothing happens.": a model that repeats itself there is stuck in a loop), counts the
 action verbs of the first ones and the episodes that end in five invalid turns, gives the invalid
-turns per task type, and counts the valid take-backs (taking out what one's own put just placed). Prints a Markdown summary; writes nothing.
+turns per task type, counts the valid take-backs (taking out what one's own put just placed), and tells
+whether the episode's last change of state (a valid take, put, treat or use) was still in the prompt's
+history window at each invalid turn. Prints a Markdown summary; writes nothing.
     sdar eval --env household --model M --episodes 30 --thinking --trajectories turns.jsonl
     python benchmarks/invalid_turns.py turns.jsonl
 """
@@ -39,6 +41,23 @@ def take_backs(episode: list[dict]) -> int:
     return count
 
 
+CHANGES = ("take", "put", "move", "heat", "cool", "clean", "slice", "use")  # verbs that change what is held or done
+
+
+def last_change_in_sight(episode: list[dict]) -> Counter:
+    """Per invalid turn of `episode`, where its last valid take, put, treat or use lies: "none yet", "in the
+    window" (among the past turns the prompt shows, counted by its "[Observation " entries) or "beyond it"
+    (held, placed or treated, but the prompt no longer says so)."""
+    where, last = Counter(), None
+    for k, r in enumerate(episode):
+        if not r["valid"]:
+            shown = r["prompt"].count("[Observation ")
+            where["none yet" if last is None else "in the window" if k - last <= shown else "beyond it"] += 1
+        elif verb(r["response"]) in CHANGES:
+            last = k
+    return where
+
+
 def summary(rows: list[dict]) -> str:
     episodes = defaultdict(list)
     for r in rows:
@@ -49,6 +68,7 @@ def summary(rows: list[dict]) -> str:
     first = Counter(verb(r["response"]) for r in invalid if NOTHING not in r["prompt"])
     by_type = Counter(r["task_type"] for r in invalid)
     turns_by_type = Counter(r["task_type"] for r in rows)
+    sight = sum(map(last_change_in_sight, episodes.values()), Counter())
     lines = [
         f"{len(episodes)} episodes, {sum(t[0]['won'] for t in episodes.values())} won; {len(rows)} turns, "
         f"{len(invalid)} invalid ({len(invalid) / max(len(rows), 1):.3f})",
@@ -60,6 +80,8 @@ def summary(rows: list[dict]) -> str:
         "- invalid turns by task type: " + ", ".join(f"{k} {by_type[k]}/{turns_by_type[k]}" for k in turns_by_type),
         f"- take-backs (valid turns taking out what the episode's last put placed): "
         f"{sum(map(take_backs, episodes.values()))} in {sum(take_backs(t) > 0 for t in episodes.values())} episodes",
+        "- invalid turns by where the episode's last take, put, treat or use was: "
+        + ", ".join(f"{k} {sight[k]}" for k in ("none yet", "in the window", "beyond it")),
     ]
     return "\n".join(lines)
 

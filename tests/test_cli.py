@@ -181,3 +181,11 @@ def test_invalid_turns_tells_loops_from_first_mistakes():
             turn(2, True, "", "take pot 3 from fridge 1"), turn(2, True, "", "put pot 2 in/on fridge 1"),
             turn(2, False, "", "take pot 2 from fridge 1"), turn(2, True, "", "take pot 2 from fridge 1")]
     assert module.take_backs(loop) == 2  # not the other pot, not an invalid take
+
+    def shown(k, valid, action, pairs):  # a prompt whose history shows `pairs` past turns
+        return {**turn(k, valid, "", action), "prompt": "[Observation 1: '', Action 1: '']\n" * pairs}
+    held = [shown(3, False, "take pot 2 from fridge 1", 0), shown(3, True, "take pot 2 from fridge 1", 1),
+            shown(3, True, "go to desk 1", 2), shown(3, False, "put pot 2 in/on desk 2", 2),
+            shown(3, True, "go to desk 2", 2), shown(3, False, "put pot 2 in/on desk 1", 2)]
+    assert module.last_change_in_sight(held) == {"none yet": 1, "in the window": 1, "beyond it": 1}
+    assert "last take, put, treat or use was: none yet 3, in the window 0, beyond it 0" in text
