@@ -189,3 +189,33 @@ def test_invalid_turns_tells_loops_from_first_mistakes():
             shown(3, True, "go to desk 2", 2), shown(3, False, "put pot 2 in/on desk 1", 2)]
     assert module.last_change_in_sight(held) == {"none yet": 1, "in the window": 1, "beyond it": 1}
     assert "last take, put, treat or use was: none yet 3, in the window 0, beyond it 0" in text
+
+
+def test_warm_compare_runs_each_cell_once_and_refuses_a_changed_command(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "warm_compare.py"
+
+    def compare(shared):
+        return subprocess.run(
+            [sys.executable, str(script), "--out", str(tmp_path / "runs"), "--seeds", "0", "--shared", shared,
+             "--variant", "plain=", "--variant", "one epoch=--epochs 1", "--eval-episodes", "2",
+             "--eval-options", "--max-turns 3 --workers 1", "--results", str(tmp_path), "--name", "wc"],
+            capture_output=True, text=True)
+    shared = "--model tiny --env household --episodes 2 --gap-episodes 0"
+    first = compare(shared)
+    assert first.returncode == 0, first.stdout + first.stderr
+    rows = (tmp_path / "wc.md").read_text().splitlines()
+    assert rows[0].startswith("`python benchmarks/warm_compare.py --out ")
+    assert [r.split(" | ")[0] for r in rows[4:]] == ["| plain", "| one epoch"]
+    assert all("/2 (seed 0)" in r for r in rows[4:])
+    cells = json.loads((tmp_path / "wc.json").read_text())["cells"]
+    assert "--epochs" in cells["one epoch"][0]["sft"] and "--epochs" not in cells["plain"][0]["sft"]
+    finished = tmp_path / "runs" / "one_epoch" / "seed0" / "cell.json"
+    made = finished.stat().st_mtime_ns
+    again = compare(shared)  # finished cells are read back, not rerun
+    assert again.returncode == 0 and finished.stat().st_mtime_ns == made
+    changed = compare(shared + " --lr 1e-3")
+    assert changed.returncode != 0 and "another command" in changed.stderr
