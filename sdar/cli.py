@@ -88,7 +88,8 @@ def resume_config(run_dir: str, overrides: dict[str, str]):
     return cfg
 
 
-def cmd_eval(args: list[str]) -> int:
+def eval_arguments(args: list[str]) -> argparse.Namespace:
+    """`sdar eval`'s options, checked (a UsageError names the first bad one)."""
     parser = argparse.ArgumentParser(prog="sdar eval", description="Evaluate a policy on held-out tasks.")
     parser.add_argument("--env", default="household")
     parser.add_argument("--policy", default="model", choices=("model", "expert", "demo", "random"))
@@ -125,6 +126,11 @@ def cmd_eval(args: list[str]) -> int:
         raise UsageError(f"--episodes: must be > 0, got {a.episodes}")
     if a.history < -1:
         raise UsageError(f"--history: must be >= -1 (-1: the environment's own), got {a.history}")
+    return a
+
+
+def cmd_eval(args: list[str]) -> int:
+    a = eval_arguments(args)
     from pathlib import Path
 
     from sdar.config import RunConfig, env_spec_for
