@@ -4,8 +4,8 @@ Splits the invalid turns into first ones and those right after an invalid turn (
 observation is "Nothing happens.": a model that repeats itself there is stuck in a loop), counts the
 action verbs of the first ones and the episodes that end in five invalid turns, gives the invalid
 turns per task type, counts the valid take-backs (taking out what one's own put just placed), and tells
-whether the episode's last change of state (a valid take, put, treat or use) was still in the prompt's
-history window at each invalid turn. Prints a Markdown summary; writes nothing.
+whether the episode's last change of state (a valid take, put, treat or use), or the observation it led
+to, was still in the prompt's history window at each invalid turn. Prints a Markdown summary; writes nothing.
     sdar eval --env household --model M --episodes 30 --thinking --trajectories turns.jsonl
     python benchmarks/invalid_turns.py turns.jsonl
 """
@@ -32,8 +32,7 @@ def take_backs(episode: list[dict]) -> int:
     after "put pot 2 in/on fridge 1"): a loop that no invalid turn shows."""
     placed, count = None, 0
     for r in episode:
-        action = re.search(r"<action>\s*(.*?)\s*(?:</action>|$)", r["response"], re.S)
-        words = action.group(1).split() if action and r["valid"] else []
+        words = r["action"].split() if r["valid"] else []
         if words[:1] == ["put"] and len(words) >= 5:
             placed = (words[1:3], words[-2:])
         elif words[:1] == ["take"] and placed and (words[1:3], words[-2:]) == placed:
@@ -42,33 +41,48 @@ def take_backs(episode: list[dict]) -> int:
 
 
 CHANGES = ("take", "put", "move", "heat", "cool", "clean", "slice", "use")  # verbs that change what is held or done
+SIGHT = ("none yet", "in the window", "outcome only", "beyond it")
+
+
+def by_episode(rows: list[dict]) -> dict[int, list[dict]]:
+    """The turn records of each episode, in order."""
+    episodes = defaultdict(list)
+    for r in rows:
+        episodes[r["trajectory"]].append(r)
+    return dict(episodes)
 
 
 def last_change_in_sight(episode: list[dict]) -> Counter:
-    """Per invalid turn of `episode`, where its last valid take, put, treat or use lies: "none yet", "in the
-    window" (among the past turns the prompt shows, counted by its "[Observation " entries) or "beyond it"
-    (held, placed or treated, but the prompt no longer says so)."""
+    """Per invalid turn of `episode`, where its last valid take, put, treat or use lies (keys: SIGHT):
+    "none yet"; "in the window" (the action is among the past turns the prompt shows, counted by its
+    "[Observation " entries); "outcome only" (the action has just left the window, but the observation it
+    led to is still shown, as the oldest entry or, with no history, as the current observation); "beyond
+    it" (held, placed or treated, but the prompt no longer says so)."""
     where, last = Counter(), None
     for k, r in enumerate(episode):
         if not r["valid"]:
             shown = r["prompt"].count("[Observation ")
-            where["none yet" if last is None else "in the window" if k - last <= shown else "beyond it"] += 1
-        elif verb(r["response"]) in CHANGES:
+            where[SIGHT[0] if last is None else SIGHT[1] if k - last <= shown
+                  else SIGHT[2] if k - last == shown + 1 else SIGHT[3]] += 1
+        elif r["action"].split(" ", 1)[0] in CHANGES:
             last = k
     return where
 
 
+def sight_counts(rows: list[dict]) -> Counter:
+    """`last_change_in_sight` summed over the episodes of `rows`."""
+    return sum(map(last_change_in_sight, by_episode(rows).values()), Counter())
+
+
 def summary(rows: list[dict]) -> str:
-    episodes = defaultdict(list)
-    for r in rows:
-        episodes[r["trajectory"]].append(r)
+    episodes = by_episode(rows)
     invalid = [r for r in rows if not r["valid"]]
     stuck = [r for r in invalid if NOTHING in r["prompt"]]
     after = [r for r in rows if NOTHING in r["prompt"]]
     first = Counter(verb(r["response"]) for r in invalid if NOTHING not in r["prompt"])
     by_type = Counter(r["task_type"] for r in invalid)
     turns_by_type = Counter(r["task_type"] for r in rows)
-    sight = sum(map(last_change_in_sight, episodes.values()), Counter())
+    sight = sight_counts(rows)
     lines = [
         f"{len(episodes)} episodes, {sum(t[0]['won'] for t in episodes.values())} won; {len(rows)} turns, "
         f"{len(invalid)} invalid ({len(invalid) / max(len(rows), 1):.3f})",
@@ -81,7 +95,7 @@ def summary(rows: list[dict]) -> str:
         f"- take-backs (valid turns taking out what the episode's last put placed): "
         f"{sum(map(take_backs, episodes.values()))} in {sum(take_backs(t) > 0 for t in episodes.values())} episodes",
         "- invalid turns by where the episode's last take, put, treat or use was: "
-        + ", ".join(f"{k} {sight[k]}" for k in ("none yet", "in the window", "beyond it")),
+        + ", ".join(f"{k} {sight[k]}" for k in SIGHT),
     ]
     return "\n".join(lines)
 

@@ -3,14 +3,18 @@
 Every cell (variant, seed) runs `sdar sft SHARED VARIANT --seed S` and then `sdar eval --policy model` on
 the model it made, with the evaluation's thinking and history window taken from the run's own `sft.json`,
 and its turns saved (`eval_turns.jsonl`, for `invalid_turns.py`). The cells go seed by seed (every
-variant of seed 0, then of seed 1, ...), so a run cut short still compares like with like; each cell's
-results are in OUT/VARIANT/seedS/, and a rerun with the same OUT skips the finished cells, so a
-comparison too long for one sitting resumes where it stopped (a cell's command is recorded there, and a
-rerun that changes it stops with an error instead of mixing two commands).
+variant of seed 0, then of seed 1, ...), and the pooled numbers cover only the seeds every variant has
+finished, so a comparison cut short still compares like with like. Each cell's results are in
+OUT/VARIANT/seedS/, and a rerun with the same OUT skips the finished cells (and a finished warm start
+whose evaluation did not finish), so a comparison too long for one sitting resumes where it stopped; a
+cell records its commands, and a rerun that would change a finished part stops with an error instead of
+mixing two commands.
 
-Writes benchmarks/results/NAME.json (every cell) and NAME.md (per variant: wins over all seeds with the
-95% Wilson interval, wins per seed, valid actions, invalid turns still in sight of the last change of
-state, training minutes), updated after every cell.
+Writes benchmarks/results/NAME.json (every cell) and NAME.md (per variant: wins over the pooled seeds
+with the 95% Wilson interval, wins per seed, valid actions, invalid turns and how many of them came when
+the episode's last take, put, treat or use had left the prompt's window, training minutes), updated
+after every cell. The interval treats every episode as independent; the seeds replay the same held-out
+tasks, so it says how sure the comparison is on these tasks, not on new ones.
 
     python benchmarks/warm_compare.py --out runs/warm_compare --seeds 0 1 \\
         --shared "--env household --gap-episodes 0 --thinking --repeat-share 0.5 --tempt 0.2" \\
@@ -28,7 +32,7 @@ import sys
 import time
 from pathlib import Path
 
-from invalid_turns import last_change_in_sight  # the benchmark next to this one
+from invalid_turns import SIGHT, sight_counts  # the benchmark next to this one
 from sft_precision import RESULTS, machine
 
 from sdar.evaluate import wilson_interval
@@ -42,27 +46,30 @@ def parse_variant(text: str) -> tuple[str, list[str]]:
     return name.strip(), shlex.split(options)
 
 
-def run(cmd: list[str], log: Path) -> None:
-    with open(log, "w", encoding="utf-8") as f:
-        code = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT,
-                              env={**os.environ, "HF_HUB_OFFLINE": "1"}).returncode
+def run(cmd: list[str], out: Path, log: Path) -> None:
+    """`cmd`'s stdout into `out`, its stderr into `log`; an error naming the log if it fails."""
+    with open(out, "w", encoding="utf-8") as stdout, open(log, "w", encoding="utf-8") as stderr:
+        code = subprocess.run(cmd, stdout=stdout, stderr=stderr, env={**os.environ, "HF_HUB_OFFLINE": "1"}).returncode
     if code != 0:
         raise SystemExit(f"{' '.join(map(shlex.quote, cmd))} failed with exit code {code}; its output: {log}")
 
 
 def cell(variant: list[str], seed: int, args, out: Path) -> dict:
-    """One warm start and its evaluation, or the finished cell's results when `out` already holds them."""
+    """One warm start and its evaluation, or the finished parts' results when `out` already holds them."""
     sft = [sys.executable, "-m", "sdar", "sft", *shlex.split(args.shared), *variant, "--seed", str(seed),
            "--out", str(out), "--no-progress"]
+    commands = {"sft": sft[3:], "eval": {"episodes": args.eval_episodes, "options": args.eval_options}}
     out.mkdir(parents=True, exist_ok=True)
     recorded = out / "command.json"
-    if recorded.exists() and json.loads(recorded.read_text())["sft"] != sft[3:]:
-        raise SystemExit(f"{out} holds a cell made by another command ({recorded}); use another --out")
+    before = json.loads(recorded.read_text()) if recorded.exists() else commands
+    for part, done in (("sft", "sft.json"), ("eval", "cell.json")):
+        if (out / done).exists() and before[part] != commands[part]:
+            raise SystemExit(f"{out} holds a {part} made by another command ({recorded}); use another --out")
     if (out / "cell.json").exists():
         return json.loads((out / "cell.json").read_text())
-    recorded.write_text(json.dumps({"sft": sft[3:]}) + "\n")
+    recorded.write_text(json.dumps(commands) + "\n")
     if not (out / "sft.json").exists():
-        run(sft, out / "sft.log")
+        run(sft, out / "sft.out", out / "sft.log")
     record = json.loads((out / "sft.json").read_text())
     o = record["options"]
     evaluate = [sys.executable, "-m", "sdar", "eval", "--env", o["env"], "--policy", "model", "--model",
@@ -70,42 +77,40 @@ def cell(variant: list[str], seed: int, args, out: Path) -> dict:
                 "--json", "--no-progress", "--trajectories", str(out / "eval_turns.jsonl"),
                 *(["--thinking"] if o["thinking"] else []), *(["--data", o["data"]] if o["data"] else []),
                 *shlex.split(args.eval_options)]
-    run(evaluate, out / "eval.log")
-    summary = json.loads((out / "eval.log").read_text().strip().splitlines()[-1])
+    run(evaluate, out / "eval.json", out / "eval.log")
+    summary = json.loads((out / "eval.json").read_text())
     turns = [json.loads(line) for line in (out / "eval_turns.jsonl").read_text().splitlines() if line.strip()]
-    episodes: dict[int, list[dict]] = {}
-    for t in turns:
-        episodes.setdefault(t["trajectory"], []).append(t)
-    sight = {}
-    for e in episodes.values():
-        for k, n in last_change_in_sight(e).items():
-            sight[k] = sight.get(k, 0) + n
     result = {"seed": seed, "wins": round(summary["success_rate"] * summary["episodes"]),
               "episodes": summary["episodes"], "per_type": summary["per_type"],
               "valid_action_rate": summary["valid_action_rate"], "turns": len(turns),
-              "invalid_turns": sum(sight.values()),
-              "invalid_by_last_change": sight, "train_seconds": record["perf/train_seconds"],
-              "trained_turns": record["demos"]["trained_turns"], "precision": record["precision"],
-              "sft": sft[3:], "eval": evaluate[3:]}
+              "invalid_turns": sum(not t["valid"] for t in turns), "invalid_by_last_change": sight_counts(turns),
+              "train_seconds": record["perf/train_seconds"], "trained_turns": record["demos"]["trained_turns"],
+              "precision": record["precision"], "sft": sft[3:], "eval": evaluate[3:]}
     (out / "cell.json").write_text(json.dumps(result, indent=1) + "\n")
     return result
 
 
 def table(cells: dict[str, list[dict]], command: str) -> list[str]:
-    lines = [f"`{command}`", "",
-             "| variant | won (95% interval) | per seed | valid actions | invalid turns (last change beyond the "
-             "window) | train min |", "|---|---|---|---|---|---|"]
+    """The Markdown summary: one row per variant, pooled over the seeds every variant has finished."""
+    pooled = set.intersection(*({c["seed"] for c in done} for done in cells.values()))
+    lines = [f"`{command}`", "", f"Pooled over seeds {', '.join(map(str, sorted(pooled))) or '(none yet)'} "
+             "(those every variant has finished); each episode counted as independent.", "",
+             "| variant | won (95% interval) | per seed | valid actions | invalid turns (last change: "
+             + ", ".join(SIGHT) + ") | train min |", "|---|---|---|---|---|---|"]
     for name, done in cells.items():
-        if not done:
+        used = [c for c in done if c["seed"] in pooled]
+        per_seed = ", ".join(f"{c['wins']}/{c['episodes']} (seed {c['seed']})" for c in done) or "—"
+        if not used:
+            lines.append(f"| {name} | — | {per_seed} | — | — | — |")
             continue
-        wins, n = sum(c["wins"] for c in done), sum(c["episodes"] for c in done)
+        wins, n = sum(c["wins"] for c in used), sum(c["episodes"] for c in used)
         lo, hi = wilson_interval(wins, n)
-        valid = 1 - sum(c["invalid_turns"] for c in done) / max(sum(c["turns"] for c in done), 1)  # over all turns
-        lines.append(f"| {name} | {wins}/{n} = {wins / n:.2f} ({lo:.2f}–{hi:.2f}) | "
-                     + ", ".join(f"{c['wins']}/{c['episodes']} (seed {c['seed']})" for c in done)
-                     + f" | {valid:.3f} | {sum(c['invalid_turns'] for c in done)} "
-                     f"({sum(c['invalid_by_last_change'].get('beyond it', 0) for c in done)}) | "
-                     f"{sum(c['train_seconds'] for c in done) / 60 / len(done):.1f} |")
+        invalid = sum(c["invalid_turns"] for c in used)
+        valid = 1 - invalid / max(sum(c["turns"] for c in used), 1)  # over all turns of the pooled seeds
+        sight = " / ".join(str(sum(c["invalid_by_last_change"].get(k, 0) for c in used)) for k in SIGHT)
+        lines.append(f"| {name} | {wins}/{n} = {wins / n:.2f} ({lo:.2f}–{hi:.2f}) | {per_seed} | {valid:.3f} | "
+                     f"{invalid} ({sight}) | "
+                     f"{sum(c['train_seconds'] for c in used) / 60 / len(used):.1f} |")
     return lines
 
 
@@ -125,6 +130,8 @@ def main() -> None:
     variants = dict(map(parse_variant, args.variant))
     if len(variants) != len(args.variant):
         raise SystemExit("--variant: two variants share a name")
+    if len(set(args.seeds)) != len(args.seeds):
+        raise SystemExit(f"--seeds: each seed once, got {args.seeds}")
     command = " ".join(map(shlex.quote, ["python", "benchmarks/warm_compare.py", *sys.argv[1:]]))
     cells: dict[str, list[dict]] = {name: [] for name in variants}
     t0 = time.perf_counter()

@@ -89,7 +89,8 @@ def resume_config(run_dir: str, overrides: dict[str, str]):
 
 
 def eval_arguments(args: list[str]) -> argparse.Namespace:
-    """`sdar eval`'s options, checked (a UsageError names the first bad one)."""
+    """`sdar eval`'s options, their values checked (a UsageError names the first bad one; argparse itself
+    rejects an unknown flag or a malformed number)."""
     parser = argparse.ArgumentParser(prog="sdar eval", description="Evaluate a policy on held-out tasks.")
     parser.add_argument("--env", default="household")
     parser.add_argument("--policy", default="model", choices=("model", "expert", "demo", "random"))

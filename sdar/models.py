@@ -79,7 +79,7 @@ def resolve_model_path(path: str) -> Path:
 
 def load_tokenizer(path: str):
     """The tokenizer of model `path` ('bundled', 'tiny' or a directory), padding on the left, with a chat
-    template; without loading the weights."""
+    template; the weights are not loaded (except once, when 'bundled' is first converted from its GGUF)."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(path), local_files_only=True)

@@ -168,7 +168,8 @@ def test_invalid_turns_tells_loops_from_first_mistakes():
 
     def turn(k, valid, observation, action):
         return {"trajectory": k, "task_type": "pick", "won": k == 1, "valid": valid,
-                "prompt": f"your current observation is: {observation}\n", "response": f"<action>{action}</action>"}
+                "prompt": f"your current observation is: {observation}\n", "response": f"<action>{action}</action>",
+                "action": action if valid else None}
     rows = [turn(0, True, "You arrive.", "go to desk 1"), turn(0, False, "You arrive at desk 1.", "go to desk 1"),
             turn(0, False, "Nothing happens.", "go to desk 1"), turn(0, True, "Nothing happens.", "open desk 1"),
             turn(1, False, "You see a book 1.", "take book from desk 1"), turn(1, True, "Nothing happens.", "look")]
@@ -186,9 +187,11 @@ def test_invalid_turns_tells_loops_from_first_mistakes():
         return {**turn(k, valid, "", action), "prompt": "[Observation 1: '', Action 1: '']\n" * pairs}
     held = [shown(3, False, "take pot 2 from fridge 1", 0), shown(3, True, "take pot 2 from fridge 1", 1),
             shown(3, True, "go to desk 1", 2), shown(3, False, "put pot 2 in/on desk 2", 2),
-            shown(3, True, "go to desk 2", 2), shown(3, False, "put pot 2 in/on desk 1", 2)]
-    assert module.last_change_in_sight(held) == {"none yet": 1, "in the window": 1, "beyond it": 1}
-    assert "last take, put, treat or use was: none yet 3, in the window 0, beyond it 0" in text
+            shown(3, False, "put pot 2 in/on desk 2", 2), shown(3, True, "go to desk 2", 2),
+            shown(3, False, "put pot 2 in/on desk 1", 2), shown(3, True, "take pot 3 from desk 1", 0),
+            shown(3, False, "put pot 3 in/on desk 1", 0)]
+    assert module.last_change_in_sight(held) == {"none yet": 1, "in the window": 1, "outcome only": 2, "beyond it": 1}
+    assert "last take, put, treat or use was: none yet 3, in the window 0, outcome only 0, beyond it 0" in text
 
 
 def test_warm_compare_runs_each_cell_once_and_refuses_a_changed_command(tmp_path):
@@ -198,24 +201,30 @@ def test_warm_compare_runs_each_cell_once_and_refuses_a_changed_command(tmp_path
 
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "warm_compare.py"
 
-    def compare(shared):
+    def compare(shared, episodes="2"):
         return subprocess.run(
             [sys.executable, str(script), "--out", str(tmp_path / "runs"), "--seeds", "0", "--shared", shared,
-             "--variant", "plain=", "--variant", "one epoch=--epochs 1", "--eval-episodes", "2",
-             "--eval-options", "--max-turns 3 --workers 1", "--results", str(tmp_path), "--name", "wc"],
+             "--variant", "plain=", "--variant", "short window=--history 1", "--eval-episodes", episodes,
+             "--eval-options", "--max-turns 3", "--results", str(tmp_path), "--name", "wc"],
             capture_output=True, text=True)
     shared = "--model tiny --env household --episodes 2 --gap-episodes 0"
     first = compare(shared)
     assert first.returncode == 0, first.stdout + first.stderr
     rows = (tmp_path / "wc.md").read_text().splitlines()
     assert rows[0].startswith("`python benchmarks/warm_compare.py --out ")
-    assert [r.split(" | ")[0] for r in rows[4:]] == ["| plain", "| one epoch"]
-    assert all("/2 (seed 0)" in r for r in rows[4:])
+    assert rows[2].startswith("Pooled over seeds 0 ")
+    assert [r.split(" | ")[0] for r in rows[6:]] == ["| plain", "| short window"]
+    assert all(" = 0." in r and "/2 (seed 0)" in r for r in rows[6:])
     cells = json.loads((tmp_path / "wc.json").read_text())["cells"]
-    assert "--epochs" in cells["one epoch"][0]["sft"] and "--epochs" not in cells["plain"][0]["sft"]
-    finished = tmp_path / "runs" / "one_epoch" / "seed0" / "cell.json"
-    made = finished.stat().st_mtime_ns
-    again = compare(shared)  # finished cells are read back, not rerun
-    assert again.returncode == 0 and finished.stat().st_mtime_ns == made
-    changed = compare(shared + " --lr 1e-3")
-    assert changed.returncode != 0 and "another command" in changed.stderr
+    evals = {name: c[0]["eval"] for name, c in cells.items()}  # the window each warm start was trained with
+    assert "--history 2 " in " ".join(evals["plain"]) and "--history 1 " in " ".join(evals["short window"])
+    assert cells["plain"][0]["invalid_turns"] == sum(cells["plain"][0]["invalid_by_last_change"].values())
+
+    cell = tmp_path / "runs" / "short_window" / "seed0"
+    made, trained = (cell / "cell.json").stat().st_mtime_ns, (cell / "sft.json").stat().st_mtime_ns
+    assert compare(shared).returncode == 0 and (cell / "cell.json").stat().st_mtime_ns == made  # read back
+    (cell / "cell.json").unlink()  # as if cut off during its evaluation: the warm start is kept
+    assert compare(shared).returncode == 0 and (cell / "cell.json").exists()
+    assert (cell / "sft.json").stat().st_mtime_ns == trained
+    for changed in (compare(shared + " --lr 1e-3"), compare(shared, episodes="3")):
+        assert changed.returncode != 0 and "another command" in changed.stderr
