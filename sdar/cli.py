@@ -117,7 +117,9 @@ def eval_arguments(args: list[str]) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (it goes to stderr)")
     parser.add_argument("--trajectories", default=None, metavar="FILE",
-                        help="also write every turn (prompt, response, action, valid, outcome) as JSON lines")
+                        help="also write every turn (prompt, response, action, valid, outcome) as JSON lines, "
+                             "each batch of episodes as it finishes")
+    parser.add_argument("--batch-size", type=int, default=32, help="episodes played at once")
     a = parser.parse_args(args)
     if a.algo is not None:
         if a.with_skills and not EVAL_MODES[a.algo]:
@@ -125,6 +127,8 @@ def eval_arguments(args: list[str]) -> argparse.Namespace:
         a.with_skills = EVAL_MODES[a.algo]
     if a.episodes <= 0:
         raise UsageError(f"--episodes: must be > 0, got {a.episodes}")
+    if a.batch_size <= 0:
+        raise UsageError(f"--batch-size: must be > 0, got {a.batch_size}")
     if a.history < -1:
         raise UsageError(f"--history: must be >= -1 (-1: the environment's own), got {a.history}")
     return a
@@ -152,15 +156,18 @@ def cmd_eval(args: list[str]) -> int:
             saved = open(a.trajectories, "w", encoding="utf-8")
         except OSError as e:
             raise UsageError(f"--trajectories: cannot write {a.trajectories}: {e.strerror}") from None
+    def save(first: int, batch) -> None:  # each batch as it ends, so a run cut short keeps what it played
+        saved.writelines(json.dumps(r) + "\n" for r in turn_records(batch, first))
+        saved.flush()
+
     agent = make_eval_agent(a, stop_strings=get_format(spec.prompt_format).stop_strings)
-    with WorkerPool(a.workers) if a.workers > 0 else contextlib.nullcontext() as pool:
+    workers = WorkerPool(a.workers) if a.workers > 0 else contextlib.nullcontext()
+    with saved or contextlib.nullcontext(), workers as pool:
         if pool is not None:
             spec = in_workers(spec, pool=pool)
-        summary, trajectories = evaluate(agent, spec, episodes=a.episodes, max_turns=a.max_turns or spec.max_turns,
-                                         history=history, thinking=a.thinking, progress=not a.no_progress)
-    if saved is not None:
-        with saved:
-            saved.writelines(json.dumps(r) + "\n" for r in turn_records(trajectories))
+        summary, _ = evaluate(agent, spec, episodes=a.episodes, max_turns=a.max_turns or spec.max_turns,
+                              history=history, thinking=a.thinking, batch_size=a.batch_size,
+                              progress=not a.no_progress, on_batch=save if saved else None)
     summary.update({"env": a.env, "policy": a.policy, "with_skills": a.with_skills, "seed": a.seed, "history": history,
                     "model": a.model if a.policy == "model" else None})
     print(json.dumps(summary) if a.json else format_table(summary))

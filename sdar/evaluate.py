@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
 
 from tqdm.auto import tqdm
 
@@ -65,9 +66,12 @@ def env_metrics(env: str, trajectories: list[Trajectory], task_types: tuple[str,
 
 
 def evaluate(agent, spec: EnvSpec, *, episodes: int, max_turns: int, history: int, thinking: bool,
-             batch_size: int = 32, progress: bool = False) -> tuple[dict, list[Trajectory]]:
+             batch_size: int = 32, progress: bool = False,
+             on_batch: Callable[[int, list[Trajectory]], None] | None = None) -> tuple[dict, list[Trajectory]]:
     """Play `episodes` held-out tasks, `batch_size` at a time; returns (summary, trajectories).
-    `progress`: a bar of finished episodes, with the turn the current batch is on."""
+    `progress`: a bar of finished episodes, with the turn the current batch is on. `on_batch(first,
+    trajectories)`, if given, gets each batch as it finishes, with the index of its first episode (so a
+    caller can save them before the next batch starts)."""
     tasks = eval_tasks(spec, episodes)
     trajectories: list[Trajectory] = []
     with tqdm(total=len(tasks), desc="sdar eval", unit="episode", disable=not progress) as bar:
@@ -78,20 +82,23 @@ def evaluate(agent, spec: EnvSpec, *, episodes: int, max_turns: int, history: in
                 bar.update(start + size - playing - bar.n)
                 bar.set_postfix(turn=f"{turn + 1}/{max_turns}")  # the turn about to be played
 
-            trajectories += run_episodes(agent, chunk, list(range(start, start + len(chunk))), spec,
-                                         max_turns=max_turns, history=history, thinking=thinking, on_turn=on_turn)
+            batch = run_episodes(agent, chunk, list(range(start, start + len(chunk))), spec,
+                                 max_turns=max_turns, history=history, thinking=thinking, on_turn=on_turn)
+            trajectories += batch
             bar.update(len(trajectories) - bar.n)
+            if on_batch is not None:
+                on_batch(start, batch)
     summary = summarize(trajectories, spec.task_types)
     summary.update(env_metrics(spec.name, trajectories, spec.task_types))
     return summary, trajectories
 
 
-def turn_records(trajectories: list[Trajectory]) -> list[dict]:
+def turn_records(trajectories: list[Trajectory], first: int = 0) -> list[dict]:
     """One JSON-ready record per turn (`sdar eval --trajectories`), with the keys of a run's samples.jsonl
     that an evaluation has: episode, task type, goal, outcome, the prompt's user message, the response,
     the parsed action (null: unparsable or not admissible), whether it was valid, and what the
-    environment answered."""
-    return [{"trajectory": k, "task_type": traj.task.task_type, "goal": traj.task.goal, "won": traj.won,
+    environment answered. Episodes are numbered from `first`."""
+    return [{"trajectory": first + k, "task_type": traj.task.task_type, "goal": traj.task.goal, "won": traj.won,
              "turn": t.turn_index, "prompt": t.prompt, "response": t.response_text, "action": t.action,
              "valid": t.valid, "observation": t.observation}
             for k, traj in enumerate(trajectories) for t in traj.turns]

@@ -54,6 +54,29 @@ def test_eval_writes_every_turn_it_played(capsys, tmp_path):
     assert all(r["response"] == f"<action>{r['action']}</action>" and r["goal"] for r in records)
 
 
+def test_eval_saves_each_batch_as_it_ends(capsys, tmp_path, monkeypatch):
+    """Batches of 2: a run that dies in its second batch has written the first batch's turns."""
+    import sdar.evaluate
+
+    played = sdar.evaluate.run_episodes
+
+    def dies_on_the_second_batch(agent, tasks, group_ids, *args, **kwargs):
+        if group_ids[0] > 0:
+            raise RuntimeError("cut off")
+        return played(agent, tasks, group_ids, *args, **kwargs)
+    monkeypatch.setattr(sdar.evaluate, "run_episodes", dies_on_the_second_batch)
+    path = tmp_path / "turns.jsonl"
+    with pytest.raises(RuntimeError):
+        main(["eval", "--policy", "expert", "--episodes", "3", "--batch-size", "2", "--no-progress",
+              "--trajectories", str(path)])
+    assert {json.loads(line)["trajectory"] for line in path.read_text().splitlines()} == {0, 1}
+    monkeypatch.undo()
+    code, _, _ = run(capsys, "eval", "--policy", "expert", "--episodes", "3", "--batch-size", "2", "--json",
+                     "--no-progress", "--trajectories", str(path))
+    numbers = [json.loads(line)["trajectory"] for line in path.read_text().splitlines()]
+    assert code == 0 and numbers == sorted(numbers) and set(numbers) == {0, 1, 2}
+
+
 def test_eval_history_sets_the_pairs_the_prompt_shows(capsys, tmp_path):
     """`--history N`, as `sdar sft --history N` trains: the prompts carry the last N turns (household's own: 2)."""
     shown = {}
@@ -97,6 +120,7 @@ def test_wilson_interval_is_where_the_score_test_accepts():
     (["train", "--bogus", "1"], ["unknown option --bogus", "--algo"]),
     (["train", "--algo", "ppo"], ["--loss.algo", "sdar, grpo"]),
     (["train", "--preset", "huge"], ["unknown preset", "tiny"]),
+    (["eval", "--batch-size", "0"], ["--batch-size", "> 0"]),
     (["train", "--model", "/no/such/dir", "--preset", "tiny"], ["--model.path", "config.json"]),
     (["eval", "--env", "moon", "--policy", "expert"], ["--env", "household"]),
     (["eval", "--policy", "expert", "--history", "-2"], ["--history", ">= -1"]),
