@@ -11,8 +11,8 @@ cell records its commands, and a rerun that would change a finished part stops w
 mixing two commands.
 
 Writes benchmarks/results/NAME.json (every cell) and NAME.md (per variant: wins over the pooled seeds
-with the 95% Wilson interval, wins per seed, valid actions, invalid turns and how many of them came when
-the episode's last take, put, treat or use had left the prompt's window, training minutes), updated
+with the 95% Wilson interval, wins per seed, valid actions, invalid turns by where the episode's last
+take, put, treat or use was (`invalid_turns.SIGHT`), training minutes), updated
 after every cell. The interval treats every episode as independent; the seeds replay the same held-out
 tasks, so it says how sure the comparison is on these tasks, not on new ones.
 
@@ -56,15 +56,16 @@ def run(cmd: list[str], out: Path, log: Path) -> None:
 
 def cell(variant: list[str], seed: int, args, out: Path) -> dict:
     """One warm start and its evaluation, or the finished parts' results when `out` already holds them."""
-    sft = [sys.executable, "-m", "sdar", "sft", *shlex.split(args.shared), *variant, "--seed", str(seed),
-           "--out", str(out), "--no-progress"]
-    commands = {"sft": sft[3:], "eval": {"episodes": args.eval_episodes, "options": args.eval_options}}
+    options = [*shlex.split(args.shared), *variant, "--seed", str(seed)]
+    sft = [sys.executable, "-m", "sdar", "sft", *options, "--out", str(out), "--no-progress"]
+    commands = {"sft": options, "eval": {"episodes": args.eval_episodes, "options": args.eval_options}}
     out.mkdir(parents=True, exist_ok=True)
     recorded = out / "command.json"
-    before = json.loads(recorded.read_text()) if recorded.exists() else commands
+    before = json.loads(recorded.read_text()) if recorded.exists() else {}
     for part, done in (("sft", "sft.json"), ("eval", "cell.json")):
-        if (out / done).exists() and before[part] != commands[part]:
-            raise SystemExit(f"{out} holds a {part} made by another command ({recorded}); use another --out")
+        if (out / done).exists() and before.get(part) != commands[part]:
+            raise SystemExit(f"{out} holds a {part} made by another command, or by none on record ({recorded}); "
+                             "use another --out")
     if (out / "cell.json").exists():
         return json.loads((out / "cell.json").read_text())
     recorded.write_text(json.dumps(commands) + "\n")
@@ -78,7 +79,7 @@ def cell(variant: list[str], seed: int, args, out: Path) -> dict:
                 *(["--thinking"] if o["thinking"] else []), *(["--data", o["data"]] if o["data"] else []),
                 *shlex.split(args.eval_options)]
     run(evaluate, out / "eval.json", out / "eval.log")
-    summary = json.loads((out / "eval.json").read_text())
+    summary = json.loads((out / "eval.json").read_text().strip().splitlines()[-1])  # --json: one line, last
     turns = [json.loads(line) for line in (out / "eval_turns.jsonl").read_text().splitlines() if line.strip()]
     result = {"seed": seed, "wins": round(summary["success_rate"] * summary["episodes"]),
               "episodes": summary["episodes"], "per_type": summary["per_type"],

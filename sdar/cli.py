@@ -149,20 +149,21 @@ def cmd_eval(args: list[str]) -> int:
     env_cfg = dataclasses.replace(RunConfig().env, name=a.env, data=a.alfworld_data or "", eval_split=a.split or "")
     spec = env_spec_for(dataclasses.replace(RunConfig(), env=env_cfg))
     history = spec.history if a.history < 0 else a.history
-    saved = None
-    if a.trajectories:  # opened first, so an unwritable path fails before the evaluation, not after it
-        try:
-            Path(a.trajectories).parent.mkdir(parents=True, exist_ok=True)
-            saved = open(a.trajectories, "w", encoding="utf-8")
-        except OSError as e:
-            raise UsageError(f"--trajectories: cannot write {a.trajectories}: {e.strerror}") from None
-    def save(first: int, batch) -> None:  # each batch as it ends, so a run cut short keeps what it played
-        saved.writelines(json.dumps(r) + "\n" for r in turn_records(batch, first))
-        saved.flush()
+    with contextlib.ExitStack() as stack:
+        saved = None
+        if a.trajectories:  # opened first, so an unwritable path fails before the evaluation, not after it
+            try:
+                Path(a.trajectories).parent.mkdir(parents=True, exist_ok=True)
+                saved = stack.enter_context(open(a.trajectories, "w", encoding="utf-8"))
+            except OSError as e:
+                raise UsageError(f"--trajectories: cannot write {a.trajectories}: {e.strerror}") from None
 
-    agent = make_eval_agent(a, stop_strings=get_format(spec.prompt_format).stop_strings)
-    workers = WorkerPool(a.workers) if a.workers > 0 else contextlib.nullcontext()
-    with saved or contextlib.nullcontext(), workers as pool:
+        def save(first: int, batch) -> None:  # each batch as it ends, so a run cut short keeps what it played
+            saved.writelines(json.dumps(r) + "\n" for r in turn_records(batch, first))
+            saved.flush()
+
+        agent = make_eval_agent(a, stop_strings=get_format(spec.prompt_format).stop_strings)
+        pool = stack.enter_context(WorkerPool(a.workers)) if a.workers > 0 else None
         if pool is not None:
             spec = in_workers(spec, pool=pool)
         summary, _ = evaluate(agent, spec, episodes=a.episodes, max_turns=a.max_turns or spec.max_turns,
