@@ -60,12 +60,18 @@ def last_change_in_sight(episode: list[dict]) -> Counter:
     it" (held, placed or treated, but the prompt no longer says so)."""
     where, last = Counter(), None
     for k, r in enumerate(episode):
-        if not r["valid"]:
-            shown = r["prompt"].count("[Observation ")
-            where[SIGHT[0] if last is None else SIGHT[1] if k - last <= shown
-                  else SIGHT[2] if k - last == shown + 1 else SIGHT[3]] += 1
-        elif r["action"].split(" ", 1)[0] in CHANGES:
-            last = k
+        if r["valid"]:
+            last = k if r["action"].split(" ", 1)[0] in CHANGES else last
+            continue
+        shown = r["prompt"].count("[Observation ")
+        if last is None:
+            where["none yet"] += 1
+        elif k - last <= shown:
+            where["in the window"] += 1
+        elif k - last == shown + 1:
+            where["outcome only"] += 1
+        else:
+            where["beyond it"] += 1
     return where
 
 
