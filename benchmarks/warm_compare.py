@@ -8,7 +8,8 @@ finished, so a comparison cut short still compares like with like. Each cell's r
 OUT/VARIANT/seedS/, and a rerun with the same OUT skips the finished cells (and a finished warm start
 whose evaluation did not finish), so a comparison too long for one sitting resumes where it stopped; a
 cell records its commands, and a rerun that would change a finished part stops with an error instead of
-mixing two commands.
+mixing two commands. Each cell records the commit it ran (`git describe`), and NAME.md names the commits,
+so a comparison resumed on other code says so.
 
 Writes benchmarks/results/NAME.json (every cell) and NAME.md (per variant: wins over the pooled seeds
 with the 95% Wilson interval, wins per seed, valid actions, invalid turns by where the episode's last
@@ -54,6 +55,14 @@ def run(cmd: list[str], out: Path, log: Path) -> None:
         raise SystemExit(f"{' '.join(map(shlex.quote, cmd))} failed with exit code {code}; its output: {log}")
 
 
+def code_version() -> str:
+    """The commit the cells run (`git describe`; "-dirty" when tracked files differ from it), so that a
+    comparison resumed in another sitting shows whether all its cells ran the same code."""
+    found = subprocess.run(["git", "-C", str(Path(__file__).resolve().parent), "describe", "--always", "--dirty",
+                            "--abbrev=12"], capture_output=True, text=True)
+    return found.stdout.strip() if found.returncode == 0 else "unknown (not a git checkout)"
+
+
 def cell(variant: list[str], seed: int, args, out: Path) -> dict:
     """One warm start and its evaluation, or the finished parts' results when `out` already holds them."""
     options = [*shlex.split(args.shared), *variant, "--seed", str(seed)]
@@ -86,7 +95,7 @@ def cell(variant: list[str], seed: int, args, out: Path) -> dict:
               "valid_action_rate": summary["valid_action_rate"], "turns": len(turns),
               "invalid_turns": sum(not t["valid"] for t in turns), "invalid_by_last_change": sight_counts(turns),
               "train_seconds": record["perf/train_seconds"], "trained_turns": record["demos"]["trained_turns"],
-              "precision": record["precision"], "sft": sft[3:], "eval": evaluate[3:]}
+              "precision": record["precision"], "code": code_version(), "sft": sft[3:], "eval": evaluate[3:]}
     (out / "cell.json").write_text(json.dumps(result, indent=1) + "\n")
     return result
 
@@ -94,7 +103,9 @@ def cell(variant: list[str], seed: int, args, out: Path) -> dict:
 def table(cells: dict[str, list[dict]], command: str) -> list[str]:
     """The Markdown summary: one row per variant, pooled over the seeds every variant has finished."""
     pooled = set.intersection(*({c["seed"] for c in done} for done in cells.values()))
-    lines = [f"`{command}`", "", f"Pooled over seeds {', '.join(map(str, sorted(pooled))) or '(none yet)'} "
+    code = sorted({c.get("code", "not recorded") for done in cells.values() for c in done})
+    lines = [f"`{command}`", "", f"Code: {', '.join(code) or '(no cell yet)'}"
+             + (" (the cells ran different code)" if len(code) > 1 else "") + ".", "", f"Pooled over seeds {', '.join(map(str, sorted(pooled))) or '(none yet)'} "
              "(those every variant has finished); each episode counted as independent.", "",
              "| variant | won (95% interval) | per seed | valid actions | invalid turns (last change: "
              + ", ".join(SIGHT) + ") | train min |", "|---|---|---|---|---|---|"]

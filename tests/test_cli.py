@@ -236,12 +236,14 @@ def test_warm_compare_runs_each_cell_once_and_refuses_a_changed_command(tmp_path
     assert first.returncode == 0, first.stdout + first.stderr
     rows = (tmp_path / "wc.md").read_text().splitlines()
     assert rows[0].startswith("`python benchmarks/warm_compare.py --out ")
-    assert rows[2].startswith("Pooled over seeds 0 ")
-    assert [r.split(" | ")[0] for r in rows[6:]] == ["| plain", "| short window"]
-    assert all(" = 0." in r and "/2 (seed 0)" in r for r in rows[6:])
+    assert rows[2].startswith("Code: ") and "different code" not in rows[2]  # one commit for both cells
+    assert rows[4].startswith("Pooled over seeds 0 ")
+    assert [r.split(" | ")[0] for r in rows[8:]] == ["| plain", "| short window"]
+    assert all(" = 0." in r and "/2 (seed 0)" in r for r in rows[8:])
     cells = json.loads((tmp_path / "wc.json").read_text())["cells"]
     evals = {name: c[0]["eval"] for name, c in cells.items()}  # the window each warm start was trained with
     assert "--history 2 " in " ".join(evals["plain"]) and "--history 1 " in " ".join(evals["short window"])
+    assert cells["plain"][0]["code"] in rows[2]
     assert cells["plain"][0]["invalid_turns"] == sum(cells["plain"][0]["invalid_by_last_change"].values())
 
     cell = tmp_path / "runs" / "short_window" / "seed0"
