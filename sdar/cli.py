@@ -154,11 +154,13 @@ def cmd_eval(args: list[str]) -> int:
         if a.trajectories:  # opened first, so an unwritable path fails before the evaluation, not after it
             try:
                 Path(a.trajectories).parent.mkdir(parents=True, exist_ok=True)
-                saved = stack.enter_context(open(a.trajectories, "w", encoding="utf-8"))
+                saved = stack.enter_context(open(a.trajectories, "a", encoding="utf-8"))  # not emptied yet
             except OSError as e:
                 raise UsageError(f"--trajectories: cannot write {a.trajectories}: {e.strerror}") from None
 
         def save(first: int, batch) -> None:  # each batch as it ends, so a run cut short keeps what it played
+            if first == 0:  # an older file is replaced only once this run has played something
+                saved.truncate(0)
             saved.writelines(json.dumps(r) + "\n" for r in turn_records(batch, first))
             saved.flush()
 

@@ -96,6 +96,17 @@ def test_eval_refuses_an_unwritable_trajectories_file_before_playing(capsys, tmp
     assert code != 0 and "--trajectories" in err and out == ""
 
 
+def test_eval_keeps_an_older_trajectories_file_until_it_has_played(capsys, tmp_path):
+    """A model that does not load leaves the file as it was; a run that plays replaces it."""
+    path = tmp_path / "turns.jsonl"
+    path.write_text('{"older": true}\n')
+    code, _, err = run(capsys, "eval", "--policy", "model", "--model", str(tmp_path / "no-such-model"),
+                       "--trajectories", str(path))
+    assert code != 0 and "no config.json" in err and path.read_text() == '{"older": true}\n'
+    code, _, _ = run(capsys, "eval", "--policy", "expert", "--episodes", "2", "--json", "--trajectories", str(path))
+    assert code == 0 and all("older" not in json.loads(line) for line in path.read_text().splitlines())
+
+
 def test_wilson_interval_is_where_the_score_test_accepts():
     """Every p inside the interval passes |p̂ − p| ≤ z·sqrt(p(1 − p)/n), found here by bisection."""
     from sdar.evaluate import wilson_interval
