@@ -185,8 +185,8 @@ def test_expert_wins_sampled_valid_seen_games(spec, capsys) -> None:
 
 
 def test_demonstrator_searches_and_wins_most_sampled_valid_seen_games(spec, capsys) -> None:
-    """The warm start's demonstrator plays from what the prompt shows: its first move is the first listed
-    receptacle (not the walkthrough's), every action is admissible, and it still wins most games."""
+    """The warm start's demonstrator plays from what the prompt shows: its first move is the first receptacle
+    of the admissible list (not the walkthrough's), every action is admissible, and it still wins most games."""
     from sdar.envs.alfworld.searcher import listed_receptacles
 
     wins, lengths, tasks = 0, [], _sample(spec)
@@ -195,7 +195,9 @@ def test_demonstrator_searches_and_wins_most_sampled_valid_seen_games(spec, caps
         obs = env.reset()
         listed = listed_receptacles(obs.text)
         first = env.demo_action()
-        assert first in (f"go to {r}" for r in listed[:3])  # the first listed one not of the goal's kind
+        shown = [a for a in obs.admissible_actions if a.startswith("go to ")]
+        assert shown == sorted(f"go to {r}" for r in listed)  # the engine's order, which the searcher follows
+        assert first in shown[:3]  # the first one not of the goal's kind
         turns = 0
         while not obs.done and turns < spec.max_turns:
             action = env.demo_action()

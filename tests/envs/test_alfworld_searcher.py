@@ -1,5 +1,5 @@
 """The ALFWorld warm-start demonstrator as pure logic: goals read as kinds, the room's listing parsed,
-a scripted episode searched in listed order (its engine test is in test_alfworld.py)."""
+a scripted episode searched in the admissible list's order (its engine test is in test_alfworld.py)."""
 
 import pytest
 
@@ -37,7 +37,7 @@ def go_to_all(here=None):
     return tuple(f"go to {r}" for r in listed_receptacles(FIRST) if r != here) + ("look", "inventory")
 
 
-def test_a_scripted_episode_searches_in_listed_order_and_ignores_where_the_object_really_is():
+def test_a_scripted_episode_searches_in_order_and_ignores_where_the_object_really_is():
     # the cd lies in drawer 2 (the walkthrough would go straight there); the searcher looks in order
     s = Searcher(Goal("cd", "sidetable", ("heat", "microwave"), 1), FIRST)
     script = [
@@ -58,6 +58,20 @@ def test_a_scripted_episode_searches_in_listed_order_and_ignores_where_the_objec
         assert s.action(admissible) == expected
         s.observe(expected, feedback)
     assert s.placed == 1 and s.holding is None
+
+
+def test_the_search_follows_the_admissible_list_not_the_rooms_listing():
+    """The engine lists cabinets 10 down to 1 but sorts its admissible list as text; the searcher walks
+    that list, so its next move is always the "go to" after where it stands."""
+    first = "Looking quickly around you, you see a cabinet 10, a cabinet 2, a cabinet 1, and a countertop 1."
+    s = Searcher(Goal("cd", "sidetable", None, 1), first)
+    visited = []
+    for _ in range(5):
+        here = visited[-1] if visited else None
+        action = s.action(tuple(sorted(f"go to {r}" for r in listed_receptacles(first) if r != here)))
+        visited.append(action[len("go to "):])
+        s.observe(action, f"You arrive at {visited[-1]}. On the {visited[-1]}, you see nothing.")
+    assert visited == ["cabinet 1", "cabinet 10", "cabinet 2", "countertop 1", "cabinet 1"]
 
 
 def test_a_wrong_object_in_hand_is_put_down_and_failed_actions_change_nothing():

@@ -3,11 +3,15 @@ walks straight to the hidden object.
 
 What it may know is what the agent knows: the goal (its object kind, where it must end up, the treatment
 or the desklamp, read from the walkthrough only as kinds), the receptacles listed by the first
-observation, where it stands, what it holds, and this turn's admissible actions. It visits receptacles
-in the listed order, skipping the goal receptacle's kind, opens closed ones, takes the first instance
-of the goal kind it is offered, treats it at the first appliance of the right kind, and moves it to the
-first receptacle of the goal kind (for two objects: the same one). It is driven by `step`'s feedback, so
-an action it did not choose (noise, a model) is tracked too. Pure logic: no engine, no game files.
+observation, where it stands, what it holds, and this turn's admissible actions. It visits receptacles in
+the order of the admissible list every prompt shows (the engine sorts it as text: cabinet 1, cabinet 10,
+cabinet 11, ..., cabinet 2, ..., countertop 1), so the next one is the "go to" after where it stands; the
+room's own listing (cabinet 9 down to cabinet 1) leaves the prompt's window after two turns, and a model
+could not tell where that order goes next. It skips the goal receptacle's kind, opens closed ones, takes
+the first instance of the goal kind it is offered, treats it at the first appliance of the right kind, and
+moves it to the first receptacle of the goal kind (for two objects: the same one). It is driven by
+`step`'s feedback, so an action it did not choose (noise, a model) is tracked too. Pure logic: no engine,
+no game files.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ class Searcher:
 
     def __init__(self, goal: Goal, first_observation: str) -> None:
         self.goal = goal
-        self.receptacles = listed_receptacles(first_observation)
+        self.receptacles = sorted(listed_receptacles(first_observation))  # the admissible list's order
         self.here: str | None = None
         self.holding: str | None = None
         self.treated = False
