@@ -2,10 +2,11 @@
 
 Splits the invalid turns into first ones and those right after an invalid turn (the prompt's current
 observation is "Nothing happens.": a model that repeats itself there is stuck in a loop), counts the
-action verbs of the first ones and the episodes that end in five invalid turns, gives the invalid
-turns per task type, counts the valid take-backs (taking out what one's own put just placed), and tells
-whether the episode's last change of state (a valid take, put, treat or use), or the observation it led
-to, was still in the prompt's history window at each invalid turn. Prints a Markdown summary; writes nothing.
+action verbs of the first ones and the episodes that end in five invalid turns, gives the invalid turns
+per task type, says why invalid "go to" turns were not admissible, counts the valid take-backs (taking
+out what one's own put just placed), and tells whether the episode's last change of state (a valid take,
+put, treat or use), or the observation it led to, was still in the prompt's history window at each
+invalid turn. Prints a Markdown summary; writes nothing.
     sdar eval --env household --model M --episodes 30 --thinking --trajectories turns.jsonl
     python benchmarks/invalid_turns.py turns.jsonl
 """
@@ -75,6 +76,23 @@ def last_change_in_sight(episode: list[dict]) -> Counter:
     return where
 
 
+def go_to_misses(episode: list[dict]) -> Counter:
+    """The invalid "go to X" turns of `episode` by why X was not admissible: "where it stands" (the
+    episode's last valid "go to" went to X, and one cannot go where one is), "not in the room" (no
+    admissible list of the episode offers "go to X": a receptacle the model made up), or "other"."""
+    offered = set().union(*(re.findall(r"'go to ([^']*)'", r["prompt"]) for r in episode))
+    misses, here = Counter(), None
+    for r in episode:
+        if r["valid"]:
+            here = r["action"][len("go to "):] if r["action"].startswith("go to ") else here
+            continue
+        found = re.search(r"<action>\s*go to (.*?)\s*</action>", r["response"], re.IGNORECASE)
+        if found:
+            target = " ".join(found.group(1).lower().split())
+            misses["where it stands" if target == here else "not in the room" if target not in offered else "other"] += 1
+    return misses
+
+
 def sight_counts(rows: list[dict]) -> Counter:
     """`last_change_in_sight` summed over the episodes of `rows`."""
     return sum(map(last_change_in_sight, by_episode(rows).values()), Counter())
@@ -89,6 +107,7 @@ def summary(rows: list[dict]) -> str:
     by_type = Counter(r["task_type"] for r in invalid)
     turns_by_type = Counter(r["task_type"] for r in rows)
     sight = sight_counts(rows)
+    go_tos = sum(map(go_to_misses, episodes.values()), Counter())
     lines = [
         f"{len(episodes)} episodes, {sum(t[0]['won'] for t in episodes.values())} won; {len(rows)} turns, "
         f"{len(invalid)} invalid ({len(invalid) / max(len(rows), 1):.3f})",
@@ -100,6 +119,7 @@ def summary(rows: list[dict]) -> str:
         "- invalid turns by task type: " + ", ".join(f"{k} {by_type[k]}/{turns_by_type[k]}" for k in turns_by_type),
         f"- take-backs (valid turns taking out what the episode's last put placed): "
         f"{sum(map(take_backs, episodes.values()))} in {sum(take_backs(t) > 0 for t in episodes.values())} episodes",
+        "- invalid \"go to\" turns, by where they went: " + ", ".join(f"{k} {n}" for k, n in go_tos.most_common()),
         "- invalid turns by where the episode's last take, put, treat or use was: "
         + ", ".join(f"{k} {sight[k]}" for k in SIGHT),
     ]
