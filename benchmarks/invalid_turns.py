@@ -89,7 +89,8 @@ def go_to_misses(episode: list[dict]) -> Counter:
         found = re.search(r"<action>\s*go to (.*?)\s*</action>", r["response"], re.IGNORECASE)
         if found:
             target = " ".join(found.group(1).lower().split())
-            misses["where it stands" if target == here else "not in the room" if target not in offered else "other"] += 1
+            why = "where it stands" if target == here else "not in the room" if target not in offered else "other"
+            misses[why] += 1
     return misses
 
 

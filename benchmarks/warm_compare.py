@@ -104,8 +104,9 @@ def table(cells: dict[str, list[dict]], command: str) -> list[str]:
     """The Markdown summary: one row per variant, pooled over the seeds every variant has finished."""
     pooled = set.intersection(*({c["seed"] for c in done} for done in cells.values()))
     code = sorted({c.get("code", "not recorded") for done in cells.values() for c in done})
-    lines = [f"`{command}`", "", f"Code: {', '.join(code) or '(no cell yet)'}"
-             + (" (the cells ran different code)" if len(code) > 1 else "") + ".", "", f"Pooled over seeds {', '.join(map(str, sorted(pooled))) or '(none yet)'} "
+    mixed = " (the cells ran different code)" if len(code) > 1 else ""
+    lines = [f"`{command}`", "", f"Code: {', '.join(code) or '(no cell yet)'}{mixed}.", "",
+             f"Pooled over seeds {', '.join(map(str, sorted(pooled))) or '(none yet)'} "
              "(those every variant has finished); each episode counted as independent.", "",
              "| variant | won (95% interval) | per seed | valid actions | invalid turns (last change: "
              + ", ".join(SIGHT) + ") | train min |", "|---|---|---|---|---|---|"]
