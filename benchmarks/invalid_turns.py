@@ -80,7 +80,8 @@ def go_to_misses(episode: list[dict]) -> Counter:
     """The invalid "go to X" turns of `episode` by why X was not admissible: "where it stands" (the
     episode's last valid "go to" went to X, and one cannot go where one is), "not in the room" (no
     admissible list of the episode offers "go to X": a receptacle the model made up), or "other"."""
-    offered = set().union(*(re.findall(r"'go to ([^']*)'", r["prompt"]) for r in episode))
+    lists = [re.search(r"admissible actions of the current situation are: \[(.*)\]", r["prompt"]) for r in episode]
+    offered = set().union(*(re.findall(r"'go to ([^']*)'", found.group(1)) for found in lists if found))
     misses, here = Counter(), None
     for r in episode:
         if r["valid"]:

@@ -214,7 +214,8 @@ def test_invalid_turns_tells_loops_from_first_mistakes():
     assert "first invalid turns: 2, by verb: go 1, take 1" in text and "pick 3/6" in text
     assert "take-backs (valid turns taking out what the episode's last put placed): 0 in 0 episodes" in text
     assert 'invalid "go to" turns, by where they went: where it stands 2' in text
-    listed = "Your admissible actions of the current situation are: ['go to desk 1', 'go to shelf 1']."
+    listed = ("[Observation 1: 'Nothing happens.', Action 1: 'go to shelf 9']\n"  # not offered: only in the history
+              "Your admissible actions of the current situation are: ['go to desk 1', 'go to shelf 1'].")
     roam = [{**turn(4, valid, "", action), "prompt": listed} for valid, action in
             [(False, "go to desk 1"), (True, "go to desk 1"), (False, "go to shelf 9"), (False, "go to Desk  1")]]
     assert module.go_to_misses(roam) == {"other": 1, "not in the room": 1, "where it stands": 1}
