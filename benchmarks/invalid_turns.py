@@ -79,7 +79,9 @@ def last_change_in_sight(episode: list[dict]) -> Counter:
 def go_to_misses(episode: list[dict]) -> Counter:
     """The invalid "go to X" turns of `episode` by why X was not admissible: "where it stands" (the
     episode's last valid "go to" went to X, and one cannot go where one is), "not in the room" (no
-    admissible list of the episode offers "go to X": a receptacle the model made up), or "other"."""
+    admissible list of the episode offers "go to X": a receptacle the model made up), or "offered at other
+    turns" (ALFWorld's list leaves out the receptacles that share the agent's spot: at cabinet 13 it offers
+    "examine cabinet 14" but no "go to cabinet 14")."""
     lists = [re.search(r"admissible actions of the current situation are: \[(.*)\]", r["prompt"]) for r in episode]
     offered = set().union(*(re.findall(r"'go to ([^']*)'", found.group(1)) for found in lists if found))
     misses, here = Counter(), None
@@ -90,8 +92,8 @@ def go_to_misses(episode: list[dict]) -> Counter:
         found = re.search(r"<action>\s*go to (.*?)\s*</action>", r["response"], re.IGNORECASE)
         if found:
             target = " ".join(found.group(1).lower().split())
-            why = "where it stands" if target == here else "not in the room" if target not in offered else "other"
-            misses[why] += 1
+            misses["where it stands" if target == here else "not in the room" if target not in offered
+                   else "offered at other turns"] += 1
     return misses
 
 
