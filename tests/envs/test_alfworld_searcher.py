@@ -74,6 +74,31 @@ def test_the_search_follows_the_admissible_list_not_the_rooms_listing():
     assert visited == ["cabinet 1", "cabinet 10", "cabinet 2", "countertop 1", "cabinet 1"]
 
 
+def test_a_receptacle_sharing_the_agents_spot_is_searched_from_there():
+    """At cabinet 13 the engine offers "open cabinet 14" but no "go to cabinet 14": the searcher opens it
+    and takes what it finds there instead of walking past it."""
+    first = "Looking quickly around you, you see a cabinet 14, a cabinet 13, a drawer 1, and a sidetable 1."
+    s = Searcher(Goal("cd", "sidetable", None, 1), first)
+    s.observe("go to cabinet 13", "You arrive at cabinet 13. On the cabinet 13, you see nothing.")
+    beside = ("examine cabinet 13", "examine cabinet 14", "go to drawer 1", "go to sidetable 1", "open cabinet 14")
+    assert s.action(beside) == "open cabinet 14"
+    s.observe("open cabinet 14", "You open the cabinet 14. In it, you see a cd 1.")
+    opened = ("close cabinet 14", "examine cabinet 13", "examine cabinet 14", "go to drawer 1", "go to sidetable 1",
+              "take cd 1 from cabinet 14")
+    assert s.action(opened) == "take cd 1 from cabinet 14"
+    assert s.action(opened[:-1]) == "go to drawer 1"  # nothing there: search on
+
+
+def test_the_object_is_taken_from_a_receptacle_of_the_goals_kind_too():
+    """"put a clean butterknife in countertop": the knife may lie on countertop 2; it is taken, cleaned and
+    put on the first countertop (the household demonstrator never searches the goal's kind)."""
+    s = Searcher(Goal("butterknife", "countertop", ("clean", "sinkbasin"), 1),
+                 "Looking quickly around you, you see a countertop 2, a countertop 1, and a sinkbasin 1.")
+    s.observe("go to countertop 2", "You arrive at countertop 2. On the countertop 2, you see a butterknife 1.")
+    assert s.action(("go to countertop 1", "go to sinkbasin 1", "take butterknife 1 from countertop 2")) == (
+        "take butterknife 1 from countertop 2")
+
+
 def test_a_wrong_object_in_hand_is_put_down_and_failed_actions_change_nothing():
     s = Searcher(Goal("cd", "sidetable", None, 1), FIRST)
     s.observe("go to desk 1", "You arrive at desk 1. On the desk 1, you see a pen 1.")

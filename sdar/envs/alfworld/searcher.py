@@ -7,11 +7,13 @@ observation, where it stands, what it holds, and this turn's admissible actions.
 the order of the admissible list every prompt shows (the engine sorts it as text: cabinet 1, cabinet 10,
 cabinet 11, ..., cabinet 2, ..., countertop 1), so the next one is the "go to" after where it stands; the
 room's own listing (cabinet 9 down to cabinet 1) leaves the prompt's window after two turns, and a model
-could not tell where that order goes next. It skips the goal receptacle's kind, opens closed ones, takes
-the first instance of the goal kind it is offered, treats it at the first appliance of the right kind, and
-moves it to the first receptacle of the goal kind (for two objects: the same one). It is driven by
-`step`'s feedback, so an action it did not choose (noise, a model) is tracked too. Pure logic: no engine,
-no game files.
+could not tell where that order goes next. It opens closed ones, searches those that share its spot from
+there (the engine offers "examine cabinet 14" at cabinet 13 but no "go to cabinet 14"), takes the first
+instance of the goal kind it is offered, also on a receptacle of the goal's kind (the household
+demonstrator skips that kind; in ALFWorld a tomato to put on a countertop often starts on another
+countertop), treats it at the first appliance of the right kind, and moves it to the first receptacle of
+the goal kind (for two objects: the same one). It is driven by `step`'s feedback, so an action it did not
+choose (noise, a model) is tracked too. Pure logic: no engine, no game files.
 """
 
 from __future__ import annotations
@@ -92,13 +94,15 @@ class Searcher:
         if held is not None and kind(held) != goal.object_kind:
             return self._first(admissible, f"move {held} to ") or self._next(admissible)
         if held is None:
-            if here is not None and kind(here) != goal.target_kind and here != self.target:
-                take = self._first(admissible, f"take {goal.object_kind} ", suffix=f" from {here}")
+            for spot in self._spot(admissible):
+                if spot == self.target:  # pick two: not the one already placed
+                    continue
+                take = self._first(admissible, f"take {goal.object_kind} ", suffix=f" from {spot}")
                 if take:
                     return take
-                if f"open {here}" in admissible:
-                    return f"open {here}"
-            return self._next(admissible, skip_kind=goal.target_kind)
+                if f"open {spot}" in admissible:
+                    return f"open {spot}"
+            return self._next(admissible)
         if goal.target_kind is None:  # look: carry the object to the desklamp
             return self._first(admissible, "use desklamp") or self._next(admissible)
         if goal.treatment is not None and not self.treated:
@@ -121,16 +125,24 @@ class Searcher:
             return f"go to {dest}"
         return self._next(admissible)
 
+    def _spot(self, admissible: tuple[str, ...]) -> list[str]:
+        """Where the agent stands, then the receptacles that share its spot: the engine offers "examine
+        cabinet 14" at cabinet 13 but no "go to cabinet 14", so they are searched from here."""
+        if self.here is None:
+            return []
+        return [self.here] + [r for r in self.receptacles if r != self.here and f"go to {r}" not in admissible
+                              and f"examine {r}" in admissible]
+
     def _first_of_kind(self, receptacle_kind: str | None) -> str | None:
         return next((r for r in self.receptacles if kind(r) == receptacle_kind), None)
 
-    def _next(self, admissible: tuple[str, ...], skip_kind: str | None = None) -> str:
-        """The listed receptacle after the current one (wrapping), skipping `skip_kind`; "look" if none."""
+    def _next(self, admissible: tuple[str, ...]) -> str:
+        """The listed receptacle after the current one (wrapping) that one can go to; "look" if none."""
         order = self.receptacles
         start = order.index(self.here) + 1 if self.here in order else 0
         for offset in range(len(order)):
             candidate = order[(start + offset) % len(order)]
-            if kind(candidate) != skip_kind and f"go to {candidate}" in admissible:
+            if f"go to {candidate}" in admissible:
                 return f"go to {candidate}"
         return "look"
 
