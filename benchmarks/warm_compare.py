@@ -9,7 +9,8 @@ OUT/VARIANT/seedS/, and a rerun with the same OUT skips the finished cells (and 
 whose evaluation did not finish), so a comparison too long for one sitting resumes where it stopped; a
 cell records its commands, and a rerun that would change a finished part stops with an error instead of
 mixing two commands. Each cell records the commit it ran (`git describe`), and NAME.md names the commits,
-so a comparison resumed on other code says so.
+so a comparison resumed on other code says so (a cell whose warm start and evaluation ran different code
+names both).
 
 Writes benchmarks/results/NAME.json (every cell) and NAME.md (per variant: wins over the pooled seeds
 with the 95% Wilson interval, wins per seed, valid actions, invalid turns by where the episode's last
@@ -79,7 +80,10 @@ def cell(variant: list[str], seed: int, args, out: Path) -> dict:
         return json.loads((out / "cell.json").read_text())
     recorded.write_text(json.dumps(commands) + "\n")
     if not (out / "sft.json").exists():
+        (out / "sft.code").write_text(code_version() + "\n")
         run(sft, out / "sft.out", out / "sft.log")
+    sft_code = (out / "sft.code").read_text().strip() if (out / "sft.code").exists() else "not recorded"
+    eval_code = code_version()
     record = json.loads((out / "sft.json").read_text())
     o = record["options"]
     evaluate = [sys.executable, "-m", "sdar", "eval", "--env", o["env"], "--policy", "model", "--model",
@@ -95,7 +99,8 @@ def cell(variant: list[str], seed: int, args, out: Path) -> dict:
               "valid_action_rate": summary["valid_action_rate"], "turns": len(turns),
               "invalid_turns": sum(not t["valid"] for t in turns), "invalid_by_last_change": sight_counts(turns),
               "train_seconds": record["perf/train_seconds"], "trained_turns": record["demos"]["trained_turns"],
-              "precision": record["precision"], "code": code_version(), "sft": sft[3:], "eval": evaluate[3:]}
+              "precision": record["precision"], "sft": sft[3:], "eval": evaluate[3:],
+              "code": sft_code if sft_code == eval_code else f"{sft_code} (sft) + {eval_code} (eval)"}
     (out / "cell.json").write_text(json.dumps(result, indent=1) + "\n")
     return result
 

@@ -261,6 +261,7 @@ def test_warm_compare_runs_each_cell_once_and_refuses_a_changed_command(tmp_path
     evals = {name: c[0]["eval"] for name, c in cells.items()}  # the window each warm start was trained with
     assert "--history 2 " in " ".join(evals["plain"]) and "--history 1 " in " ".join(evals["short window"])
     assert cells["plain"][0]["code"] in rows[2]
+    assert cells["plain"][0]["code"] == (tmp_path / "runs" / "plain" / "seed0" / "sft.code").read_text().strip()
     assert cells["plain"][0]["invalid_turns"] == sum(cells["plain"][0]["invalid_by_last_change"].values())
 
     cell = tmp_path / "runs" / "short_window" / "seed0"
