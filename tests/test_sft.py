@@ -321,6 +321,26 @@ def test_cli_writes_model_and_record(tmp_path, capsys):
     assert record["epochs"][0]["sft/tokens"] > record["epochs"][0]["sft/response_tokens"] > 0
 
 
+def test_lora_warm_start_saves_a_plain_model_with_changed_weights(tmp_path):
+    """`--lora-r`: the adapter is merged before saving, so OUT/model loads as a plain model (no adapter
+    files, no lora_ keys) whose weights differ from the start."""
+    from safetensors.torch import load_file
+
+    from sdar.models import load_model
+    from sdar.sft.run import SFTOptions, run_sft
+
+    out = tmp_path / "sft"
+    run_sft(SFTOptions(model="tiny", out=str(out), episodes=2, lr=1e-2, lora_r=4, gap_episodes=0, max_turns=8,
+                       progress=False))
+    files = {p.name for p in (out / "model").iterdir()}
+    assert "model.safetensors" in files and not any(name.startswith("adapter") for name in files)
+    saved = load_file(out / "model" / "model.safetensors")
+    assert not any("lora_" in k for k in saved)
+    start, _ = load_model("tiny", torch.device("cpu"))
+    changed = [k for k, v in start.state_dict().items() if k in saved and not torch.equal(v, saved[k])]
+    assert changed
+
+
 def test_auto_precision_is_bf16_for_training_only_where_the_cpu_has_it(monkeypatch):
     import torch
 

@@ -153,13 +153,29 @@ def training_demos(o: SFTOptions, spec, tokenizer) -> tuple[list, list]:
     return demos, trained
 
 
+def fine_tune(model, tokenizer, trained: list, o: SFTOptions, amp) -> tuple:
+    """(the fine-tuned model, per-epoch records): all weights, the top `--train-layers`, or a LoRA adapter
+    merged back, so the model returned is a plain one either way."""
+    from sdar.models import apply_lora, train_top_layers
+    from sdar.sft.fit import sft
+
+    if o.lora_r:
+        model = apply_lora(model, r=o.lora_r, alpha=o.lora_alpha, dropout=0.0, target_modules="all-linear")
+    if o.train_layers:
+        train_top_layers(model, o.train_layers)
+    epochs = sft(model, tokenizer, trained, epochs=o.epochs, lr=o.lr, batch_tokens=o.batch_tokens,
+                 micro_batch_tokens=o.micro_batch_tokens, seed=o.seed, progress=o.progress,
+                 weight_decay=o.weight_decay, amp_dtype=amp, detach_prompt=o.detach_prompt)
+    return (model.merge_and_unload() if o.lora_r else model), epochs
+
+
 def run_sft(o: SFTOptions) -> dict:
     """Generate demos, fine-tune, save OUT/model and OUT/sft.json; returns the record written."""
     import torch
 
-    from sdar.models import apply_lora, autocast_dtype, load_model, pick_device, train_top_layers
+    from sdar.models import autocast_dtype, load_model, pick_device
     from sdar.sft.demos import demo_stats, expert_demonstrations, is_move
-    from sdar.sft.fit import gap_report, sft
+    from sdar.sft.fit import gap_report
 
     validate(o)
     out = Path(o.out)
@@ -187,15 +203,7 @@ def run_sft(o: SFTOptions) -> dict:
     before = held_out_report()
     timings["perf/held_out_seconds"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    if o.lora_r:
-        model = apply_lora(model, r=o.lora_r, alpha=o.lora_alpha, dropout=0.0, target_modules="all-linear")
-    if o.train_layers:
-        train_top_layers(model, o.train_layers)
-    epochs = sft(model, tokenizer, trained, epochs=o.epochs, lr=o.lr, batch_tokens=o.batch_tokens,
-                 micro_batch_tokens=o.micro_batch_tokens, seed=o.seed, progress=o.progress,
-                 weight_decay=o.weight_decay, amp_dtype=amp, detach_prompt=o.detach_prompt)
-    if o.lora_r:
-        model = model.merge_and_unload()
+    model, epochs = fine_tune(model, tokenizer, trained, o, amp)
     timings["perf/train_seconds"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     after = held_out_report()
@@ -261,7 +269,7 @@ def cli_sft(args: list[str]) -> int:
     return 0
 
 
-if __name__ == "__main__":  # `python -m sdar.sft.run ...` until `sdar sft` is registered
+if __name__ == "__main__":  # `python -m sdar.sft.run ...`, the same as `sdar sft ...`
     import os
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
