@@ -196,7 +196,7 @@ def test_demonstrator_searches_and_wins_most_sampled_valid_seen_games(spec, caps
         listed = listed_receptacles(obs.text)
         first = env.demo_action()
         shown = [a for a in obs.admissible_actions if a.startswith("go to ")]
-        assert shown == sorted(f"go to {r}" for r in listed)  # as text; the searcher takes its kinds in this order
+        assert shown == sorted(f"go to {r}" for r in listed)  # the engine's order, which the searcher follows
         assert first == shown[0]
         turns = 0
         while not obs.done and turns < spec.max_turns:

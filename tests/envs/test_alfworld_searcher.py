@@ -1,6 +1,5 @@
 """The ALFWorld warm-start demonstrator as pure logic: goals read as kinds, the room's listing parsed,
-a scripted episode searched kind by kind in the admissible list's order, counting within a kind (its
-engine test is in test_alfworld.py)."""
+a scripted episode searched in the admissible list's order (its engine test is in test_alfworld.py)."""
 
 import pytest
 
@@ -61,9 +60,9 @@ def test_a_scripted_episode_searches_in_order_and_ignores_where_the_object_reall
     assert s.placed == 1 and s.holding is None
 
 
-def test_the_search_goes_kind_by_kind_as_the_list_and_counts_within_a_kind():
-    """The engine lists cabinets 10 down to 1 and sorts its admissible list as text (cabinet 1, 10, 2);
-    the searcher takes the kinds in the list's order and counts within a kind: cabinet 1, 2, 10."""
+def test_the_search_follows_the_admissible_list_not_the_rooms_listing():
+    """The engine lists cabinets 10 down to 1 but sorts its admissible list as text; the searcher walks
+    that list, so its next move is always the "go to" after where it stands."""
     first = "Looking quickly around you, you see a cabinet 10, a cabinet 2, a cabinet 1, and a countertop 1."
     s = Searcher(Goal("cd", "sidetable", None, 1), first)
     visited = []
@@ -72,7 +71,7 @@ def test_the_search_goes_kind_by_kind_as_the_list_and_counts_within_a_kind():
         action = s.action(tuple(sorted(f"go to {r}" for r in listed_receptacles(first) if r != here)))
         visited.append(action[len("go to "):])
         s.observe(action, f"You arrive at {visited[-1]}. On the {visited[-1]}, you see nothing.")
-    assert visited == ["cabinet 1", "cabinet 2", "cabinet 10", "countertop 1", "cabinet 1"]
+    assert visited == ["cabinet 1", "cabinet 10", "cabinet 2", "countertop 1", "cabinet 1"]
 
 
 def test_a_receptacle_sharing_the_agents_spot_is_searched_from_there():

@@ -3,19 +3,17 @@ walks straight to the hidden object.
 
 What it may know is what the agent knows: the goal (its object kind, where it must end up, the treatment
 or the desklamp, read from the walkthrough only as kinds), the receptacles listed by the first
-observation, where it stands, what it holds, and this turn's admissible actions. It visits receptacles
-kind by kind in the order of the admissible list every prompt shows, and within a kind by number:
-cabinet 1, 2, ..., 10, then countertop 1. The engine sorts its list as text (cabinet 1, 10, 11, ..., 2),
-but a small model imitating the search counts on from where it stands, so the demonstration counts too;
-after the last of a kind it goes to the list's next entry. (The room's own listing, cabinet 9 down to
-cabinet 1, leaves the prompt's window after two turns, and a model could not tell where it goes next.)
-It opens closed ones, searches those that share its spot from there (the engine offers "examine cabinet
-14" at cabinet 13 but no "go to cabinet 14"), takes the first instance of the goal kind it is offered,
-also on a receptacle of the goal's kind (the household demonstrator skips that kind; in ALFWorld a
-tomato to put on a countertop often starts on another countertop), treats it at the first appliance
-of the right kind, and moves it to the first receptacle of the goal kind (for two objects: the same one).
-It is driven by `step`'s feedback, so an action it did not choose (noise, a model) is tracked too. Pure
-logic: no engine, no game files.
+observation, where it stands, what it holds, and this turn's admissible actions. It visits receptacles in
+the order of the admissible list every prompt shows (the engine sorts it as text: cabinet 1, cabinet 10,
+cabinet 11, ..., cabinet 2, ..., countertop 1), so the next one is the "go to" after where it stands; the
+room's own listing (cabinet 9 down to cabinet 1) leaves the prompt's window after two turns, and a model
+could not tell where that order goes next. It opens closed ones, searches those that share its spot from
+there (the engine offers "examine cabinet 14" at cabinet 13 but no "go to cabinet 14"), takes the first
+instance of the goal kind it is offered, also on a receptacle of the goal's kind (the household
+demonstrator skips that kind; in ALFWorld a tomato to put on a countertop often starts on another
+countertop), treats it at the first appliance of the right kind, and moves it to the first receptacle of
+the goal kind (for two objects: the same one). It is driven by `step`'s feedback, so an action it did not
+choose (noise, a model) is tracked too. Pure logic: no engine, no game files.
 """
 
 from __future__ import annotations
@@ -30,11 +28,6 @@ _TREAT = ("heat", "cool", "clean")
 def kind(name: str) -> str:
     """'alarmclock 2' -> 'alarmclock'."""
     return name.rsplit(" ", 1)[0]
-
-
-def natural_key(text: str) -> list:
-    """Sort key reading numbers as numbers: 'cabinet 2' before 'cabinet 10'."""
-    return [int(t) if t.isdigit() else t for t in text.split()]
 
 
 @dataclass(frozen=True)
@@ -71,7 +64,7 @@ class Searcher:
 
     def __init__(self, goal: Goal, first_observation: str) -> None:
         self.goal = goal
-        self.receptacles = sorted(listed_receptacles(first_observation), key=natural_key)
+        self.receptacles = sorted(listed_receptacles(first_observation))  # the admissible list's order
         self.here: str | None = None
         self.holding: str | None = None
         self.treated = False
@@ -144,7 +137,7 @@ class Searcher:
         return next((r for r in self.receptacles if kind(r) == receptacle_kind), None)
 
     def _next(self, admissible: tuple[str, ...]) -> str:
-        """The receptacle after the current one in natural order (wrapping) that one can go to; "look" if none."""
+        """The listed receptacle after the current one (wrapping) that one can go to; "look" if none."""
         order = self.receptacles
         start = order.index(self.here) + 1 if self.here in order else 0
         for offset in range(len(order)):
@@ -157,4 +150,4 @@ class Searcher:
     def _first(admissible: tuple[str, ...], prefix: str, suffix: str = "") -> str | None:
         """The admissible action with this prefix and suffix whose number is lowest (natural order)."""
         hits = [a for a in admissible if a.startswith(prefix) and a.endswith(suffix)]
-        return min(hits, key=natural_key) if hits else None
+        return min(hits, key=lambda a: [int(t) if t.isdigit() else t for t in a.split()]) if hits else None
