@@ -204,6 +204,8 @@ class WarmstartConfig:
     """Share of the noisy turns that repeat the previous, now inadmissible, action (`sdar sft --repeat-share`)."""
     tempt: float = 0.0
     """Probability of playing an admissible action naming a goal object where it is wrong (`sdar sft --tempt`)."""
+    stray: float = 0.0
+    """Probability of a search turn playing an invalid "go to" a small model writes (`sdar sft --stray`)."""
     skills_share: float = 0.25
     """Share of demonstration episodes shown with the skills in the prompt."""
     move_share: float = 1.0
@@ -364,7 +366,8 @@ def validate(cfg: RunConfig) -> None:
                     "train.warn_ratio_max", "train.warn_kl", "env.workers"], allow_zero=True)
     _positive(cfg, ["env.timeout", "lora.alpha", "warmstart.epochs", "warmstart.lr"])
     _positive(cfg, ["warmstart.episodes", "warmstart.noise", "warmstart.skills_share", "warmstart.move_share",
-                    "warmstart.repeat_share", "warmstart.tempt", "warmstart.train_layers"], allow_zero=True)
+                    "warmstart.repeat_share", "warmstart.tempt", "warmstart.stray", "warmstart.train_layers"],
+              allow_zero=True)
     _positive(cfg, ["lora.r", "lora.dropout"], allow_zero=True)
     if cfg.lora.r and cfg.teacher.mode == "ema":
         raise ConfigError("--teacher.mode ema needs a full copy of the weights; it is not supported with --lora.r")

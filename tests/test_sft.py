@@ -211,6 +211,35 @@ def test_tempt_plays_the_goal_objects_where_they_are_wrong_and_trains_the_recove
     assert not any(d.noisy for d in demos_of(real_tokenizer, episodes=12, noise=0.0, keep_noisy=True))
 
 
+def test_stray_moves_are_where_it_stands_and_one_past_its_kind_when_not_offered():
+    from sdar.sft.demos import stray_moves
+
+    at_drawer_3 = ("go to drawer 1", "go to drawer 2", "go to diningtable 1", "open drawer 3")
+    assert stray_moves("drawer 3", at_drawer_3) == ["go to drawer 3", "go to drawer 4"]
+    at_drawer_1 = ("go to drawer 2", "go to drawer 3", "go to diningtable 1", "open drawer 1")
+    assert stray_moves("drawer 1", at_drawer_1) == ["go to drawer 1"]  # drawer 2 is offered: not a stray
+    assert stray_moves("diningtable 1", ("go to drawer 1", "examine diningtable 1")) == [
+        "go to diningtable 1", "go to diningtable 2"]
+    assert stray_moves("drawer 3", ("go to drawer 3", "go to drawer 4")) == []  # both offered (a model's list)
+    assert stray_moves(None, at_drawer_3) == []
+
+
+def test_stray_plays_invalid_go_tos_and_trains_the_recovery(real_tokenizer):
+    """--stray 0.5: half the search turns go where the agent stands or one past its kind; the environment
+    answers "Nothing happens." and the demonstrator's next turn, trained on, acts from that prompt. The
+    strays are never demos, and without the option no prompt shows "Nothing happens."."""
+    nothing = "your current observation is: Nothing happens."
+    demos = demos_of(real_tokenizer, episodes=12, noise=0.0, stray=0.5, keep_noisy=True)
+    recovering = [d for d in demos if nothing in d.user_message]
+    assert len(recovering) >= 5 and not any(d.noisy for d in demos)  # the only noise is invalid, never a demo
+    for d in recovering:  # the stray is the history's last action, a "go to" the list does not offer
+        stray = re.findall(r"Action \d+: '([^']*)'", d.user_message)[-1]
+        admissible = d.user_message.split("admissible actions of the current situation are: ")[1]
+        assert stray.startswith("go to ") and f"'{stray}'" not in admissible and f"'{d.action}'" in admissible
+    replay_and_check(demos, thinking=False)
+    assert not any(nothing in d.user_message for d in demos_of(real_tokenizer, episodes=12, noise=0.0))
+
+
 def replay_and_check(demos, thinking):
     """Replay each episode's actions in a fresh env: every response parses to an admissible action, the
     demonstrator's own unless noisy."""
@@ -369,6 +398,7 @@ def test_auto_precision_is_bf16_for_training_only_where_the_cpu_has_it(monkeypat
     (["--move-share", "1.5"], ["--move-share", "[0, 1]"]),
     (["--repeat-share", "-0.5"], ["--repeat-share", "[0, 1]"]),
     (["--tempt", "1.5"], ["--tempt", "[0, 1]"]),
+    (["--stray", "-0.1"], ["--stray", "[0, 1]"]),
     (["--precision", "fp16"], ["--precision", "bf16", "fp32"]),
 ])
 def test_bad_options_are_one_clear_line(argv, words):
@@ -480,14 +510,14 @@ def test_train_chains_a_warm_start_and_records_it(tmp_path):
     assert main(["train", "--preset", "tiny", "--no-progress", "--train.steps", "1", "--out", str(run),
                  "--warmstart.episodes", "4", "--warmstart.epochs", "1", "--warmstart.move_share", "0.5",
                  "--warmstart.train_layers", "1", "--warmstart.repeat_share", "0.5", "--warmstart.tempt", "0.2",
-                 "--warmstart.detach_prompt", "true"]) == 0
+                 "--warmstart.stray", "0.3", "--warmstart.detach_prompt", "true"]) == 0
     saved = json.loads((run / "config.json").read_text())
     assert saved["model"]["path"] == str(run / "warmstart" / "model") and saved["warmstart"]["episodes"] == 4
     record = json.loads((run / "warmstart" / "sft.json").read_text())
     assert record["demos"]["episodes"] == 4
     assert record["options"]["move_share"] == 0.5 and record["options"]["train_layers"] == 1
     assert record["options"]["repeat_share"] == 0.5 and record["options"]["tempt"] == 0.2
-    assert record["options"]["detach_prompt"] is True
+    assert record["options"]["stray"] == 0.3 and record["options"]["detach_prompt"] is True
     assert (run / "final" / "model.safetensors").is_file()
 
 

@@ -79,6 +79,7 @@ _SOUGHT = re.compile(r"^(take|use) (\S+) (\d+)\b")
 # where a held object goes next: "put book 1 in/on desk 1", "move mug 1 to shelf 2", "clean X 1 with sinkbasin 1"
 _TARGET = re.compile(r"^(put|move|clean|heat|cool) \S+ \d+ (in/on|to|with) (\S+ \d+)$")
 _SEARCH_VERBS = ("go", "open", "close", "examine", "look", "inventory")
+MOVE_PREFIX = "go to "
 # the object of ALFWorld's goal sentences: "put a clean cloth in countertop.", "find two apple and put them
 # in garbagecan.", "examine the book with the desklamp.", "heat some egg and put it in garbagecan."
 _GOAL_OBJECT = re.compile(r"^(?:put|find|look at|examine|clean|heat|cool) (?:a |an |some |two |the )?"
@@ -180,6 +181,18 @@ def tempting_actions(actions: list[str], goal: str) -> list[str]:
     return [a for a in actions if len(words := a.split()) > 1 and words[0] not in _SEARCH_VERBS and words[1] in named]
 
 
+def stray_moves(here: str | None, admissible: tuple[str, ...] | list[str]) -> list[str]:
+    """The invalid "go to"s a small model writes while searching, standing at `here` ("cabinet 3"): to
+    where it stands, and to the next number of its kind where the room has no such receptacle ("go to
+    drawer 4" at the last of three drawers, "go to diningtable 2" where there is one). Only those the
+    `admissible` list does not offer."""
+    if here is None:
+        return []
+    numbered = re.fullmatch(r"(.*) (\d+)", here)
+    moves = [f"go to {here}"] + ([f"go to {numbered.group(1)} {int(numbered.group(2)) + 1}"] if numbered else [])
+    return [m for m in moves if m not in admissible]
+
+
 class DemoAgent(ModelAgent):
     """An `Agent` that encodes like `ModelAgent` (its `encode` is inherited) and answers with the expert.
 
@@ -188,18 +201,21 @@ class DemoAgent(ModelAgent):
     random other admissible action, or, with probability `repeat_share` where the previous action is no
     longer admissible, that action again: invalid, so the environment is not stepped and the next prompt
     shows "Nothing happens.". Apart from that noise, a turn where a `tempting_actions` one is admissible
-    (and not the expert's) plays it with probability `tempt`, also flagged noisy.
+    (and not the expert's) plays it with probability `tempt`, and a turn whose expert action is a "go to"
+    plays one of the `stray_moves` from where the agent stands with probability `stray` (invalid too);
+    both are flagged noisy.
     """
 
     def __init__(self, tokenizer, *, thinking: bool, noise: float, rng: random.Random,
                  skills_tasks: set[int] = frozenset(), privileged=None, repeat_share: float = 0.0,
-                 tempt: float = 0.0):
+                 tempt: float = 0.0, stray: float = 0.0):
         super().__init__(None, tokenizer, temperature=0.0, max_new_tokens=0, prompt_messages=self._messages)
         self.thinking, self.noise, self.rng, self.repeat_share = thinking, noise, rng, repeat_share
-        self.tempt = tempt
+        self.tempt, self.stray = tempt, stray
         self.skills_tasks, self.privileged = skills_tasks, privileged
         self.noisy: dict[int, list[bool]] = defaultdict(list)
         self.last: dict[int, str] = {}  # per task id, the action played last
+        self.here: dict[int, str] = {}  # per task id, where the last valid "go to" went
 
     def _messages(self, user_message: str, task: Task) -> list[dict[str, str]]:
         if id(task) in self.skills_tasks:
@@ -213,9 +229,14 @@ class DemoAgent(ModelAgent):
             others = [a for a in obs.admissible_actions if a != action]
             tempting = tempting_actions(others, env.task.goal) if self.tempt > 0 else []
             tempted = bool(tempting) and self.rng.random() < self.tempt
-            noisy = tempted or (bool(others) and self.rng.random() < self.noise)
+            strays = (stray_moves(self.here.get(id(env.task)), obs.admissible_actions)
+                      if self.stray > 0 and not tempted and action.startswith(MOVE_PREFIX) else [])
+            strayed = bool(strays) and self.rng.random() < self.stray
+            noisy = tempted or strayed or (bool(others) and self.rng.random() < self.noise)
             if tempted:
                 action = self.rng.choice(tempting)
+            elif strayed:
+                action = self.rng.choice(strays)
             elif noisy:
                 last = self.last.get(id(env.task))
                 repeat = (self.repeat_share > 0 and last is not None and last not in obs.admissible_actions
@@ -223,6 +244,8 @@ class DemoAgent(ModelAgent):
                 action = last if repeat else self.rng.choice(others)
             self.noisy[id(env.task)].append(noisy)
             self.last[id(env.task)] = action
+            if action.startswith(MOVE_PREFIX) and action in obs.admissible_actions:
+                self.here[id(env.task)] = action[len(MOVE_PREFIX):]
             text = response_text(action, env.task.goal, thinking=self.thinking)
             replies.append((self.tokenizer(text, add_special_tokens=False)["input_ids"], text))
         return replies
@@ -232,7 +255,7 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
                           thinking: bool, noise: float = 0.0, skills_share: float = 0.0, split: str = "train",
                           context: str = "skills_by_type", context_tokens: int = 512,
                           max_prompt_tokens: int = 2048, keep_noisy: bool = False,
-                          repeat_share: float = 0.0, tempt: float = 0.0) -> list[Demo]:
+                          repeat_share: float = 0.0, tempt: float = 0.0, stray: float = 0.0) -> list[Demo]:
     """One `Demo` per expert turn of `episodes` tasks of `split` (task i: index seed·SEED_STRIDE + i).
 
     `skills_share` of the episodes (rounded, picked at random) carry the `context` provider's block in
@@ -240,7 +263,8 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
     expert's with probability `noise`; `repeat_share` of those repeat the previous action instead where
     it is no longer admissible (an invalid turn, as a model stuck in a loop writes: "go to fridge 1" at
     fridge 1), so the next expert turn shows how to recover from "Nothing happens."; with probability
-    `tempt` a turn plays a `tempting_actions` one where there is one (also noisy). `max_prompt_tokens`
+    `tempt` a turn plays a `tempting_actions` one where there is one (also noisy), and with probability
+    `stray` a search turn plays one of the `stray_moves` (invalid, noisy). `max_prompt_tokens`
     is the rollout's student prompt budget (history dropped oldest first above it). Noisy turns are left
     out unless `keep_noisy`, and so are turns the prompt format rejects. Deterministic in `seed`.
     """
@@ -250,7 +274,7 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
     skills_tasks = {id(t) for t in rng.sample(tasks, round(skills_share * episodes))}
     privileged = privileged_renderer(tokenizer, get_provider(context), budget=context_tokens)
     agent = DemoAgent(tokenizer, thinking=thinking, noise=noise, rng=rng, skills_tasks=skills_tasks,
-                      privileged=privileged, repeat_share=repeat_share, tempt=tempt)
+                      privileged=privileged, repeat_share=repeat_share, tempt=tempt, stray=stray)
     trajectories = run_episodes(agent, tasks, list(range(episodes)), spec, max_turns=max_turns, history=history,
                                 thinking=thinking, max_prompt_tokens=max_prompt_tokens)
     demos = []
@@ -267,9 +291,6 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
             demos.append(Demo(traj.task, turn.turn_index, turn.prompt, turn.prompt_ids, ids, text,
                               turn.action or "", noisy, id(traj.task) in skills_tasks, traj.won))
     return demos
-
-
-MOVE_PREFIX = "go to "
 
 
 def is_move(demo: Demo) -> bool:

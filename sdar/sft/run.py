@@ -44,6 +44,10 @@ class SFTOptions:
     tempt: float = 0.0
     """Probability that a turn where an action taking, placing or using an object the goal names is admissible
     (and not the expert's) plays it: a model's likely mistake, not trained on; the recovery is."""
+    stray: float = 0.0
+    """Probability that a turn whose expert action is a "go to" plays one a small model writes wrongly: to where
+    it stands, or to the next number of its kind that the room lacks ("Nothing happens."); not trained on, the
+    recovery is."""
     move_share: float = 1.0
     """Share of the moves ("go to ...") imitated; the rest only shape later prompts (< 1: more on rarer actions)."""
     skills_share: float = 0.25
@@ -104,6 +108,7 @@ def validate(o: SFTOptions) -> None:
         (0.0 <= o.move_share <= 1.0, "--move-share", f"must be in [0, 1], got {o.move_share}"),
         (0.0 <= o.repeat_share <= 1.0, "--repeat-share", f"must be in [0, 1], got {o.repeat_share}"),
         (0.0 <= o.tempt <= 1.0, "--tempt", f"must be in [0, 1], got {o.tempt}"),
+        (0.0 <= o.stray <= 1.0, "--stray", f"must be in [0, 1], got {o.stray}"),
         (0.0 <= o.skills_share <= 1.0, "--skills-share", f"must be in [0, 1], got {o.skills_share}"),
         (o.seed >= 0, "--seed", f"must be >= 0, got {o.seed}"),
         (o.max_turns >= 0, "--max-turns", f"must be >= 0 (0: the environment's own), got {o.max_turns}"),
@@ -144,8 +149,8 @@ def training_demos(o: SFTOptions, spec, tokenizer) -> tuple[list, list]:
     from sdar.sft.demos import expert_demonstrations, thin_moves
 
     demos = expert_demonstrations(spec, tokenizer, episodes=o.episodes, seed=o.seed, noise=o.noise,
-                                  repeat_share=o.repeat_share, tempt=o.tempt, skills_share=o.skills_share,
-                                  keep_noisy=True, **demo_settings(o, spec))
+                                  repeat_share=o.repeat_share, tempt=o.tempt, stray=o.stray,
+                                  skills_share=o.skills_share, keep_noisy=True, **demo_settings(o, spec))
     trained = thin_moves([d for d in demos if not d.noisy], o.move_share, o.seed)
     if not trained:
         raise ConfigError(f"--noise {o.noise} and --move-share {o.move_share} leave no expert turn to imitate; "
