@@ -206,6 +206,8 @@ class WarmstartConfig:
     """Probability of playing an admissible action naming a goal object where it is wrong (`sdar sft --tempt`)."""
     stray: float = 0.0
     """Probability of a search turn playing an invalid "go to" a small model writes (`sdar sft --stray`)."""
+    look_after_invalid: bool = False
+    """The demonstrator answers "Nothing happens." with "look" (`sdar sft --look-after-invalid`)."""
     skills_share: float = 0.25
     """Share of demonstration episodes shown with the skills in the prompt."""
     move_share: float = 1.0

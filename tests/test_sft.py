@@ -240,9 +240,26 @@ def test_stray_plays_invalid_go_tos_and_trains_the_recovery(real_tokenizer):
     assert not any(nothing in d.user_message for d in demos_of(real_tokenizer, episodes=12, noise=0.0))
 
 
-def replay_and_check(demos, thinking):
+def test_look_after_invalid_answers_nothing_happens_with_look_then_searches_on(real_tokenizer):
+    """--look-after-invalid: every demonstrator turn after an invalid one looks (the answer names where the
+    agent stands, which a loop pushes out of the history window); the turn after the look is the
+    demonstrator's next action from there. Without the option no turn looks."""
+    nothing = "your current observation is: Nothing happens."
+    demos = demos_of(real_tokenizer, episodes=12, noise=0.0, stray=0.5, keep_noisy=True, look_after_invalid=True)
+    recovering = [d for d in demos if nothing in d.user_message]
+    assert len(recovering) >= 5 and all(d.action == "look" and not d.noisy for d in recovering)
+    after = [d for prev, d in zip(demos, demos[1:])
+             if prev.action == "look" and d.task is prev.task and d.turn_index == prev.turn_index + 1]
+    assert after and all("your current observation is: You are facing the " in d.user_message for d in after)
+    replay_and_check(demos, thinking=False, look_after_invalid=True)
+    plain = demos_of(real_tokenizer, episodes=12, noise=0.0, stray=0.5, keep_noisy=True)
+    assert not any(d.action == "look" for d in plain) and any(nothing in d.user_message for d in plain)
+
+
+def replay_and_check(demos, thinking, look_after_invalid=False):
     """Replay each episode's actions in a fresh env: every response parses to an admissible action, the
-    demonstrator's own unless noisy."""
+    demonstrator's own unless noisy (or "look" after an invalid turn, with `look_after_invalid`; invalid
+    turns are not demos and did not step the env)."""
     envs, obs = {}, {}
     for d in demos:
         if d.task.seed not in envs:
@@ -251,7 +268,8 @@ def replay_and_check(demos, thinking):
         o = obs[d.task.seed]
         assert parse_action(d.response_text, o.admissible_actions, thinking=thinking) == d.action
         if not d.noisy:
-            assert d.action == envs[d.task.seed].demo_action()
+            looks = look_after_invalid and "your current observation is: Nothing happens." in d.user_message
+            assert d.action == ("look" if looks else envs[d.task.seed].demo_action())
         obs[d.task.seed] = envs[d.task.seed].step(d.action)
 
 
@@ -510,7 +528,8 @@ def test_train_chains_a_warm_start_and_records_it(tmp_path):
     assert main(["train", "--preset", "tiny", "--no-progress", "--train.steps", "1", "--out", str(run),
                  "--warmstart.episodes", "4", "--warmstart.epochs", "1", "--warmstart.move_share", "0.5",
                  "--warmstart.train_layers", "1", "--warmstart.repeat_share", "0.5", "--warmstart.tempt", "0.2",
-                 "--warmstart.stray", "0.3", "--warmstart.detach_prompt", "true"]) == 0
+                 "--warmstart.stray", "0.3", "--warmstart.detach_prompt", "true",
+                 "--warmstart.look_after_invalid", "true"]) == 0
     saved = json.loads((run / "config.json").read_text())
     assert saved["model"]["path"] == str(run / "warmstart" / "model") and saved["warmstart"]["episodes"] == 4
     record = json.loads((run / "warmstart" / "sft.json").read_text())
@@ -518,6 +537,7 @@ def test_train_chains_a_warm_start_and_records_it(tmp_path):
     assert record["options"]["move_share"] == 0.5 and record["options"]["train_layers"] == 1
     assert record["options"]["repeat_share"] == 0.5 and record["options"]["tempt"] == 0.2
     assert record["options"]["stray"] == 0.3 and record["options"]["detach_prompt"] is True
+    assert record["options"]["look_after_invalid"] is True
     assert (run / "final" / "model.safetensors").is_file()
 
 

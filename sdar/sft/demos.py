@@ -35,7 +35,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from sdar.envs.base import EnvSpec
-from sdar.rollout.collect import ModelAgent, run_episodes
+from sdar.rollout.collect import NOTHING_HAPPENS, ModelAgent, run_episodes
 from sdar.rollout.prompts import student_messages
 from sdar.skills import get_provider
 from sdar.teacher import privileged_renderer
@@ -80,6 +80,7 @@ _SOUGHT = re.compile(r"^(take|use) (\S+) (\d+)\b")
 _TARGET = re.compile(r"^(put|move|clean|heat|cool) \S+ \d+ (in/on|to|with) (\S+ \d+)$")
 _SEARCH_VERBS = ("go", "open", "close", "examine", "look", "inventory")
 MOVE_PREFIX = "go to "
+LOOK = "look"
 # the object of ALFWorld's goal sentences: "put a clean cloth in countertop.", "find two apple and put them
 # in garbagecan.", "examine the book with the desklamp.", "heat some egg and put it in garbagecan."
 _GOAL_OBJECT = re.compile(r"^(?:put|find|look at|examine|clean|heat|cool) (?:a |an |some |two |the )?"
@@ -203,15 +204,17 @@ class DemoAgent(ModelAgent):
     shows "Nothing happens.". Apart from that noise, a turn where a `tempting_actions` one is admissible
     (and not the expert's) plays it with probability `tempt`, and a turn whose expert action is a "go to"
     plays one of the `stray_moves` from where the agent stands with probability `stray` (invalid too);
-    both are flagged noisy.
+    both are flagged noisy. With `look_after_invalid`, the turn after an invalid one plays "look" where it is
+    offered (ALFWorld and household answer "You are facing the cabinet 2. ..."): a model that loops pushes
+    where it stands out of the history window, and "look" brings it back without any memory.
     """
 
     def __init__(self, tokenizer, *, thinking: bool, noise: float, rng: random.Random,
                  skills_tasks: set[int] = frozenset(), privileged=None, repeat_share: float = 0.0,
-                 tempt: float = 0.0, stray: float = 0.0):
+                 tempt: float = 0.0, stray: float = 0.0, look_after_invalid: bool = False):
         super().__init__(None, tokenizer, temperature=0.0, max_new_tokens=0, prompt_messages=self._messages)
         self.thinking, self.noise, self.rng, self.repeat_share = thinking, noise, rng, repeat_share
-        self.tempt, self.stray = tempt, stray
+        self.tempt, self.stray, self.look_after_invalid = tempt, stray, look_after_invalid
         self.skills_tasks, self.privileged = skills_tasks, privileged
         self.noisy: dict[int, list[bool]] = defaultdict(list)
         self.last: dict[int, str] = {}  # per task id, the action played last
@@ -226,6 +229,8 @@ class DemoAgent(ModelAgent):
         replies = []
         for obs, env in zip(observations, envs):
             action = env.demo_action()
+            if self.look_after_invalid and obs.text == NOTHING_HAPPENS and LOOK in obs.admissible_actions:
+                action = LOOK
             others = [a for a in obs.admissible_actions if a != action]
             tempting = tempting_actions(others, env.task.goal) if self.tempt > 0 else []
             tempted = bool(tempting) and self.rng.random() < self.tempt
@@ -255,7 +260,8 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
                           thinking: bool, noise: float = 0.0, skills_share: float = 0.0, split: str = "train",
                           context: str = "skills_by_type", context_tokens: int = 512,
                           max_prompt_tokens: int = 2048, keep_noisy: bool = False,
-                          repeat_share: float = 0.0, tempt: float = 0.0, stray: float = 0.0) -> list[Demo]:
+                          repeat_share: float = 0.0, tempt: float = 0.0, stray: float = 0.0,
+                          look_after_invalid: bool = False) -> list[Demo]:
     """One `Demo` per expert turn of `episodes` tasks of `split` (task i: index seed·SEED_STRIDE + i).
 
     `skills_share` of the episodes (rounded, picked at random) carry the `context` provider's block in
@@ -264,7 +270,8 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
     it is no longer admissible (an invalid turn, as a model stuck in a loop writes: "go to fridge 1" at
     fridge 1), so the next expert turn shows how to recover from "Nothing happens."; with probability
     `tempt` a turn plays a `tempting_actions` one where there is one (also noisy), and with probability
-    `stray` a search turn plays one of the `stray_moves` (invalid, noisy). `max_prompt_tokens`
+    `stray` a search turn plays one of the `stray_moves` (invalid, noisy); `look_after_invalid`: the turn
+    after an invalid one looks (`DemoAgent`). `max_prompt_tokens`
     is the rollout's student prompt budget (history dropped oldest first above it). Noisy turns are left
     out unless `keep_noisy`, and so are turns the prompt format rejects. Deterministic in `seed`.
     """
@@ -274,7 +281,8 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
     skills_tasks = {id(t) for t in rng.sample(tasks, round(skills_share * episodes))}
     privileged = privileged_renderer(tokenizer, get_provider(context), budget=context_tokens)
     agent = DemoAgent(tokenizer, thinking=thinking, noise=noise, rng=rng, skills_tasks=skills_tasks,
-                      privileged=privileged, repeat_share=repeat_share, tempt=tempt, stray=stray)
+                      privileged=privileged, repeat_share=repeat_share, tempt=tempt, stray=stray,
+                      look_after_invalid=look_after_invalid)
     trajectories = run_episodes(agent, tasks, list(range(episodes)), spec, max_turns=max_turns, history=history,
                                 thinking=thinking, max_prompt_tokens=max_prompt_tokens)
     demos = []

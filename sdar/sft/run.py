@@ -48,6 +48,9 @@ class SFTOptions:
     """Probability that a turn whose expert action is a "go to" plays one a small model writes wrongly: to where
     it stands, or to the next number of its kind that the room lacks ("Nothing happens."); not trained on, the
     recovery is."""
+    look_after_invalid: bool = False
+    """The demonstrator answers "Nothing happens." with "look", which names where the agent stands (a model's
+    loop pushes that out of the history window), then searches on from there."""
     move_share: float = 1.0
     """Share of the moves ("go to ...") imitated; the rest only shape later prompts (< 1: more on rarer actions)."""
     skills_share: float = 0.25
@@ -150,6 +153,7 @@ def training_demos(o: SFTOptions, spec, tokenizer) -> tuple[list, list]:
 
     demos = expert_demonstrations(spec, tokenizer, episodes=o.episodes, seed=o.seed, noise=o.noise,
                                   repeat_share=o.repeat_share, tempt=o.tempt, stray=o.stray,
+                                  look_after_invalid=o.look_after_invalid,
                                   skills_share=o.skills_share, keep_noisy=True, **demo_settings(o, spec))
     trained = thin_moves([d for d in demos if not d.noisy], o.move_share, o.seed)
     if not trained:
