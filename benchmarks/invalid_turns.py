@@ -3,7 +3,8 @@
 Splits the invalid turns into first ones and those right after an invalid turn (the prompt's current
 observation is "Nothing happens.": a model that repeats itself there is stuck in a loop), counts the
 action verbs of the first ones and the episodes that end in five invalid turns, gives the invalid turns
-per task type, says why invalid "go to" turns were not admissible, counts the valid take-backs (taking
+per task type, says why invalid "go to" turns were not admissible, counts the "look"s (after an invalid
+turn, as `sdar sft --look-after-invalid` teaches, and the invalid turns right after one), the valid take-backs (taking
 out what one's own put just placed), and tells whether the episode's last change of state (a valid take,
 put, treat or use), or the observation it led to, was still in the prompt's history window at each
 invalid turn. Prints a Markdown summary; writes nothing.
@@ -97,6 +98,20 @@ def go_to_misses(episode: list[dict]) -> Counter:
     return misses
 
 
+def looks(episode: list[dict]) -> Counter:
+    """Valid "look" turns of `episode` ("look"), those right after an invalid turn ("after invalid"), and the
+    invalid turns right after a look ("invalid next"): looking and then going where one stands is a loop of
+    two turns that "right after an invalid turn" does not count."""
+    counts = Counter()
+    for prev, r in zip([None] + episode[:-1], episode):
+        if r["valid"] and r["action"] == "look":
+            counts["look"] += 1
+            counts["after invalid"] += prev is not None and not prev["valid"]
+        elif not r["valid"] and prev is not None and prev["valid"] and prev["action"] == "look":
+            counts["invalid next"] += 1
+    return counts
+
+
 def sight_counts(rows: list[dict]) -> Counter:
     """`last_change_in_sight` summed over the episodes of `rows`."""
     return sum(map(last_change_in_sight, by_episode(rows).values()), Counter())
@@ -112,6 +127,7 @@ def summary(rows: list[dict]) -> str:
     turns_by_type = Counter(r["task_type"] for r in rows)
     sight = sight_counts(rows)
     go_tos = sum(map(go_to_misses, episodes.values()), Counter())
+    looked = sum(map(looks, episodes.values()), Counter())
     lines = [
         f"{len(episodes)} episodes, {sum(t[0]['won'] for t in episodes.values())} won; {len(rows)} turns, "
         f"{len(invalid)} invalid ({len(invalid) / max(len(rows), 1):.3f})",
@@ -123,6 +139,8 @@ def summary(rows: list[dict]) -> str:
         "- invalid turns by task type: " + ", ".join(f"{k} {by_type[k]}/{turns_by_type[k]}" for k in turns_by_type),
         f"- take-backs (valid turns taking out what the episode's last put placed): "
         f"{sum(map(take_backs, episodes.values()))} in {sum(take_backs(t) > 0 for t in episodes.values())} episodes",
+        f"- looks: {looked['look']}, {looked['after invalid']} of them right after an invalid turn; "
+        f"invalid turns right after a look: {looked['invalid next']}",
         "- invalid \"go to\" turns, by where they went: " + ", ".join(f"{k} {n}" for k, n in go_tos.most_common()),
         "- invalid turns by where the episode's last take, put, treat or use was: "
         + ", ".join(f"{k} {sight[k]}" for k in SIGHT),

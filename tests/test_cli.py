@@ -223,6 +223,10 @@ def test_invalid_turns_tells_loops_from_first_mistakes():
             turn(2, True, "", "take pot 3 from fridge 1"), turn(2, True, "", "put pot 2 in/on fridge 1"),
             turn(2, False, "", "take pot 2 from fridge 1"), turn(2, True, "", "take pot 2 from fridge 1")]
     assert module.take_backs(loop) == 2  # not the other pot, not an invalid take
+    assert "looks: 1, 1 of them right after an invalid turn; invalid turns right after a look: 0" in text
+    looping = [turn(5, True, "", "look"), turn(5, False, "", "go to desk 1"), turn(5, True, "", "look"),
+               turn(5, False, "", "go to desk 1"), turn(5, False, "", "look"), turn(5, True, "", "go to desk 2")]
+    assert module.looks(looping) == {"look": 2, "after invalid": 1, "invalid next": 2}
 
     def shown(k, valid, action, pairs):  # a prompt whose history shows `pairs` past turns
         return {**turn(k, valid, "", action), "prompt": "[Observation 1: '', Action 1: '']\n" * pairs}
