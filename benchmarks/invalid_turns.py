@@ -79,10 +79,12 @@ def last_change_in_sight(episode: list[dict]) -> Counter:
 
 def go_to_misses(episode: list[dict]) -> Counter:
     """The invalid "go to X" turns of `episode` by why X was not admissible: "where it stands" (the
-    episode's last valid "go to" went to X, and one cannot go where one is), "not in the room" (no
-    admissible list of the episode offers "go to X": a receptacle the model made up), or "offered at other
-    turns" (ALFWorld's list leaves out the receptacles that share the agent's spot: at cabinet 13 it offers
-    "examine cabinet 14" but no "go to cabinet 14")."""
+    episode's last valid "go to" went to X, and one cannot go where one is), "one past where it stands" (no
+    list offers it, and it is the next number of where the agent stands: "drawer 4" at the last of three
+    drawers, counting past a kind's last), "not in the room" (no admissible list of the episode offers
+    "go to X": another receptacle the model made up), or "offered at other turns" (ALFWorld's list leaves
+    out the receptacles that share the agent's spot: at cabinet 13 it offers "examine cabinet 14" but no
+    "go to cabinet 14")."""
     lists = [re.search(r"admissible actions of the current situation are: \[(.*)\]", r["prompt"]) for r in episode]
     offered = set().union(*(re.findall(r"'go to ([^']*)'", found.group(1)) for found in lists if found))
     misses, here = Counter(), None
@@ -93,9 +95,15 @@ def go_to_misses(episode: list[dict]) -> Counter:
         found = re.search(r"<action>\s*go to (.*?)\s*</action>", r["response"], re.IGNORECASE)
         if found:
             target = " ".join(found.group(1).lower().split())
-            misses["where it stands" if target == here else "not in the room" if target not in offered
-                   else "offered at other turns"] += 1
+            misses["where it stands" if target == here else "offered at other turns" if target in offered
+                   else "one past where it stands" if next_of(here) == target else "not in the room"] += 1
     return misses
+
+
+def next_of(here: str | None) -> str | None:
+    """'drawer 3' -> 'drawer 4': where a model that counts on within a kind goes next."""
+    numbered = re.fullmatch(r"(.*) (\d+)", here or "")
+    return f"{numbered.group(1)} {int(numbered.group(2)) + 1}" if numbered else None
 
 
 def looks(episode: list[dict]) -> Counter:
