@@ -20,6 +20,7 @@ import re
 from collections import Counter, defaultdict
 
 from sdar.rollout.collect import NOTHING_HAPPENS
+from sdar.sft.demos import stray_moves
 
 NOTHING = f"your current observation is: {NOTHING_HAPPENS}"  # the prompt right after an invalid turn
 
@@ -96,14 +97,9 @@ def go_to_misses(episode: list[dict]) -> Counter:
         if found:
             target = " ".join(found.group(1).lower().split())
             misses["where it stands" if target == here else "offered at other turns" if target in offered
-                   else "one past where it stands" if next_of(here) == target else "not in the room"] += 1
+                   else "one past where it stands" if f"go to {target}" in stray_moves(here, ())
+                   else "not in the room"] += 1
     return misses
-
-
-def next_of(here: str | None) -> str | None:
-    """'drawer 3' -> 'drawer 4': where a model that counts on within a kind goes next."""
-    numbered = re.fullmatch(r"(.*) (\d+)", here or "")
-    return f"{numbered.group(1)} {int(numbered.group(2)) + 1}" if numbered else None
 
 
 def looks(episode: list[dict]) -> Counter:
