@@ -186,8 +186,9 @@ def test_expert_wins_sampled_valid_seen_games(spec, capsys) -> None:
 
 def test_demonstrator_searches_and_wins_most_sampled_valid_seen_games(spec, capsys) -> None:
     """The warm start's demonstrator plays from what the prompt shows: its first move is the first receptacle
-    of the admissible list (not the walkthrough's), every action is admissible, and it still wins most games."""
-    from sdar.envs.alfworld.searcher import listed_receptacles
+    the room lists (not the walkthrough's), every action is admissible, and it still wins most games. The
+    engine lists each kind counted down to number 1, which the searcher's order relies on."""
+    from sdar.envs.alfworld.searcher import kind, listed_receptacles
 
     wins, lengths, tasks = 0, [], _sample(spec)
     for task in tasks:
@@ -196,8 +197,11 @@ def test_demonstrator_searches_and_wins_most_sampled_valid_seen_games(spec, caps
         listed = listed_receptacles(obs.text)
         first = env.demo_action()
         shown = [a for a in obs.admissible_actions if a.startswith("go to ")]
-        assert shown == sorted(f"go to {r}" for r in listed)  # the engine's order, which the searcher follows
-        assert first == shown[0]
+        assert shown == sorted(f"go to {r}" for r in listed)  # the admissible list is sorted as text
+        for k in {kind(r) for r in listed}:
+            numbers = [int(r.rsplit(" ", 1)[1]) for r in listed if kind(r) == k]
+            assert numbers == list(range(len(numbers), 0, -1)), (k, numbers)
+        assert first == f"go to {listed[0]}"
         turns = 0
         while not obs.done and turns < spec.max_turns:
             action = env.demo_action()

@@ -1,12 +1,12 @@
 """The ALFWorld warm-start demonstrator as pure logic: goals read as kinds, the room's listing parsed,
-a scripted episode searched in the admissible list's order (its engine test is in test_alfworld.py)."""
+a scripted episode searched in the room's listing order (each kind counted down) (its engine test is in test_alfworld.py)."""
 
 import pytest
 
 from sdar.envs.alfworld.searcher import Goal, Searcher, goal_from_walkthrough, listed_receptacles
 
-FIRST = ("You are in the middle of a room. Looking quickly around you, you see a desk 1, a drawer 1, "
-         "a drawer 2, a microwave 1, and a sidetable 1.")
+FIRST = ("You are in the middle of a room. Looking quickly around you, you see a desk 1, a drawer 2, "
+         "a drawer 1, a microwave 1, and a sidetable 1.")
 
 
 @pytest.mark.parametrize("walkthrough, goal", [
@@ -28,7 +28,7 @@ def test_a_walkthrough_without_take_is_refused():
 
 
 def test_listing_of_the_first_observation():
-    assert listed_receptacles(FIRST) == ["desk 1", "drawer 1", "drawer 2", "microwave 1", "sidetable 1"]
+    assert listed_receptacles(FIRST) == ["desk 1", "drawer 2", "drawer 1", "microwave 1", "sidetable 1"]
     assert listed_receptacles("You see a bed 1.") == ["bed 1"]
     assert listed_receptacles("nothing listed") == []
 
@@ -38,17 +38,17 @@ def go_to_all(here=None):
 
 
 def test_a_scripted_episode_searches_in_order_and_ignores_where_the_object_really_is():
-    # the cd lies in drawer 2 (the walkthrough would go straight there); the searcher looks in order
+    # the cd lies in drawer 1 (the walkthrough would go straight there); the searcher looks in order
     s = Searcher(Goal("cd", "sidetable", ("heat", "microwave"), 1), FIRST)
     script = [
         (go_to_all(), "go to desk 1", "You arrive at desk 1. On the desk 1, you see a pen 1."),
-        (go_to_all("desk 1") + ("take pen 1 from desk 1",), "go to drawer 1", "You arrive at drawer 1. The drawer 1 is closed."),
-        (go_to_all("drawer 1") + ("open drawer 1",), "open drawer 1", "You open the drawer 1. The drawer 1 is open. In it, you see nothing."),
-        (go_to_all("drawer 1") + ("close drawer 1",), "go to drawer 2", "You arrive at drawer 2. The drawer 2 is closed."),
-        (go_to_all("drawer 2") + ("open drawer 2",), "open drawer 2", "You open the drawer 2. In it, you see a cd 3, and a cd 1."),
-        (go_to_all("drawer 2") + ("take cd 3 from drawer 2", "take cd 1 from drawer 2"), "take cd 1 from drawer 2",
-         "You pick up the cd 1 from the drawer 2."),
-        (go_to_all("drawer 2"), "go to microwave 1", "You arrive at microwave 1. The microwave 1 is closed."),
+        (go_to_all("desk 1") + ("take pen 1 from desk 1",), "go to drawer 2", "You arrive at drawer 2. The drawer 2 is closed."),
+        (go_to_all("drawer 2") + ("open drawer 2",), "open drawer 2", "You open the drawer 2. The drawer 2 is open. In it, you see nothing."),
+        (go_to_all("drawer 2") + ("close drawer 2",), "go to drawer 1", "You arrive at drawer 1. The drawer 1 is closed."),
+        (go_to_all("drawer 1") + ("open drawer 1",), "open drawer 1", "You open the drawer 1. In it, you see a cd 3, and a cd 1."),
+        (go_to_all("drawer 1") + ("take cd 3 from drawer 1", "take cd 1 from drawer 1"), "take cd 1 from drawer 1",
+         "You pick up the cd 1 from the drawer 1."),
+        (go_to_all("drawer 1"), "go to microwave 1", "You arrive at microwave 1. The microwave 1 is closed."),
         (go_to_all("microwave 1") + ("heat cd 1 with microwave 1", "open microwave 1"), "heat cd 1 with microwave 1",
          "You heat the cd 1 using the microwave 1."),
         (go_to_all("microwave 1"), "go to sidetable 1", "You arrive at sidetable 1. On the sidetable 1, you see nothing."),
@@ -60,9 +60,9 @@ def test_a_scripted_episode_searches_in_order_and_ignores_where_the_object_reall
     assert s.placed == 1 and s.holding is None
 
 
-def test_the_search_follows_the_admissible_list_not_the_rooms_listing():
-    """The engine lists cabinets 10 down to 1 but sorts its admissible list as text; the searcher walks
-    that list, so its next move is always the "go to" after where it stands."""
+def test_the_search_counts_each_kind_down_as_the_room_lists_it():
+    """The engine lists cabinets 10 down to 1 (and sorts its admissible list as text); the searcher walks
+    the listing, so within a kind the next is one number lower and every kind ends at number 1."""
     first = "Looking quickly around you, you see a cabinet 10, a cabinet 2, a cabinet 1, and a countertop 1."
     s = Searcher(Goal("cd", "sidetable", None, 1), first)
     visited = []
@@ -71,7 +71,7 @@ def test_the_search_follows_the_admissible_list_not_the_rooms_listing():
         action = s.action(tuple(sorted(f"go to {r}" for r in listed_receptacles(first) if r != here)))
         visited.append(action[len("go to "):])
         s.observe(action, f"You arrive at {visited[-1]}. On the {visited[-1]}, you see nothing.")
-    assert visited == ["cabinet 1", "cabinet 10", "cabinet 2", "countertop 1", "cabinet 1"]
+    assert visited == ["cabinet 10", "cabinet 2", "cabinet 1", "countertop 1", "cabinet 10"]
 
 
 def test_a_receptacle_sharing_the_agents_spot_is_searched_from_there():

@@ -4,16 +4,20 @@ walks straight to the hidden object.
 What it may know is what the agent knows: the goal (its object kind, where it must end up, the treatment
 or the desklamp, read from the walkthrough only as kinds), the receptacles listed by the first
 observation, where it stands, what it holds, and this turn's admissible actions. It visits receptacles in
-the order of the admissible list every prompt shows (the engine sorts it as text: cabinet 1, cabinet 10,
-cabinet 11, ..., cabinet 2, ..., countertop 1), so the next one is the "go to" after where it stands; the
-room's own listing (cabinet 9 down to cabinet 1) leaves the prompt's window after two turns, and a model
-could not tell where that order goes next. It opens closed ones, searches those that share its spot from
-there (the engine offers "examine cabinet 14" at cabinet 13 but no "go to cabinet 14"), takes the first
-instance of the goal kind it is offered, also on a receptacle of the goal's kind (the household
-demonstrator skips that kind; in ALFWorld a tomato to put on a countertop often starts on another
-countertop), treats it at the first appliance of the right kind, and moves it to the first receptacle of
-the goal kind (for two objects: the same one). It is driven by `step`'s feedback, so an action it did not
-choose (noise, a model) is tracked too. Pure logic: no engine, no game files.
+the room's own listing order (kinds alphabetically, each counted down: cabinet 13, cabinet 12, ...,
+cabinet 1, coffeemachine 1, countertop 3, ...), so within a kind the next one is one number lower and the
+last of every kind is number 1: a model that counts on cannot name a receptacle the room lacks. Counting
+up (the admissible list's text order: cabinet 1, cabinet 10, ..., cabinet 2) taught a warm-started model
+to walk past a kind's last ("go to drawer 4" in a room with three). Each kind starts at its highest
+number, the one the first observation lists first; a model that starts a kind lower skips some, validly.
+
+It opens closed ones, searches those that share its spot from there (the engine offers "examine cabinet
+14" at cabinet 13 but no "go to cabinet 14"), takes the first instance of the goal kind it is offered,
+also on a receptacle of the goal's kind (the household demonstrator skips that kind; in ALFWorld a tomato
+to put on a countertop often starts on another countertop), treats it at number 1 of the appliance's
+kind, and moves it to number 1 of the goal kind (every kind has a number 1; for two objects: the same
+one). It is driven by `step`'s feedback, so an action it did not choose (noise, a model) is tracked too.
+Pure logic: no engine, no game files.
 """
 
 from __future__ import annotations
@@ -50,6 +54,11 @@ def goal_from_walkthrough(walkthrough: tuple[str, ...]) -> Goal:
     return Goal(object_kind, kind(moves[-1]) if moves else None, treatment, max(len(moves), 1))
 
 
+def _natural(text: str) -> list:
+    """Sort key: numbers as numbers ('cabinet 2' before 'cabinet 10')."""
+    return [int(t) if t.isdigit() else t for t in text.split()]
+
+
 def listed_receptacles(first_observation: str) -> list[str]:
     """'... you see a cabinet 1, a cabinet 2, and a toaster 1.' -> ['cabinet 1', 'cabinet 2', 'toaster 1']."""
     found = _LISTED.search(first_observation)
@@ -64,7 +73,7 @@ class Searcher:
 
     def __init__(self, goal: Goal, first_observation: str) -> None:
         self.goal = goal
-        self.receptacles = sorted(listed_receptacles(first_observation))  # the admissible list's order
+        self.receptacles = listed_receptacles(first_observation)  # the room's listing: each kind counted down
         self.here: str | None = None
         self.holding: str | None = None
         self.treated = False
@@ -134,7 +143,8 @@ class Searcher:
                               and f"examine {r}" in admissible]
 
     def _first_of_kind(self, receptacle_kind: str | None) -> str | None:
-        return next((r for r in self.receptacles if kind(r) == receptacle_kind), None)
+        """The kind's lowest number (1 in every ALFWorld room)."""
+        return min((r for r in self.receptacles if kind(r) == receptacle_kind), key=_natural, default=None)
 
     def _next(self, admissible: tuple[str, ...]) -> str:
         """The listed receptacle after the current one (wrapping) that one can go to; "look" if none."""
@@ -150,4 +160,4 @@ class Searcher:
     def _first(admissible: tuple[str, ...], prefix: str, suffix: str = "") -> str | None:
         """The admissible action with this prefix and suffix whose number is lowest (natural order)."""
         hits = [a for a in admissible if a.startswith(prefix) and a.endswith(suffix)]
-        return min(hits, key=lambda a: [int(t) if t.isdigit() else t for t in a.split()]) if hits else None
+        return min(hits, key=_natural) if hits else None
