@@ -82,7 +82,8 @@ def go_to_misses(episode: list[dict]) -> Counter:
     """The invalid "go to X" turns of `episode` by why X was not admissible: "where it stands" (the
     episode's last valid "go to" went to X, and one cannot go where one is), "one past where it stands" (no
     list offers it, and it is the next number of where the agent stands: "drawer 4" at the last of three
-    drawers, counting past a kind's last), "not in the room" (no admissible list of the episode offers
+    drawers, counting past a kind's last), "number 0" ("drawer 0": counting down past a kind's last, which
+    is always number 1), "not in the room" (no admissible list of the episode offers
     "go to X": another receptacle the model made up), or "offered at other turns" (ALFWorld's list leaves
     out the receptacles that share the agent's spot: at cabinet 13 it offers "examine cabinet 14" but no
     "go to cabinet 14")."""
@@ -98,6 +99,7 @@ def go_to_misses(episode: list[dict]) -> Counter:
             target = " ".join(found.group(1).lower().split())
             misses["where it stands" if target == here else "offered at other turns" if target in offered
                    else "one past where it stands" if f"go to {target}" in stray_moves(here, ())
+                   else "number 0" if target.endswith(" 0")
                    else "not in the room"] += 1
     return misses
 

@@ -220,8 +220,10 @@ def test_invalid_turns_tells_loops_from_first_mistakes():
             [(False, "go to desk 1"), (True, "go to desk 1"), (False, "go to shelf 9"), (False, "go to Desk  1")]]
     assert module.go_to_misses(roam) == {"offered at other turns": 1, "not in the room": 1, "where it stands": 1}
     counting = [{**turn(6, valid, "", action), "prompt": listed} for valid, action in
-                [(True, "go to shelf 1"), (False, "go to shelf 2"), (False, "go to shelf 1"), (False, "go to desk 2")]]
-    assert module.go_to_misses(counting) == {"one past where it stands": 1, "where it stands": 1, "not in the room": 1}
+                [(True, "go to shelf 1"), (False, "go to shelf 2"), (False, "go to shelf 1"), (False, "go to desk 2"),
+                 (False, "go to shelf 0")]]
+    assert module.go_to_misses(counting) == {"one past where it stands": 1, "where it stands": 1, "not in the room": 1,
+                                             "number 0": 1}
     loop = [turn(2, True, "", "put pot 2 in/on fridge 1"), turn(2, True, "", "take pot 2 from fridge 1"),
             turn(2, True, "", "take pot 3 from fridge 1"), turn(2, True, "", "put pot 2 in/on fridge 1"),
             turn(2, False, "", "take pot 2 from fridge 1"), turn(2, True, "", "take pot 2 from fridge 1")]
