@@ -323,19 +323,22 @@ def test_missing_data_is_one_clear_cli_line(capsys, tmp_path) -> None:
 
 @pytest.mark.slow
 def test_warm_start_on_train_games_gives_valid_actions_and_some_success_on_valid_seen(spec, tmp_path, capsys):
-    """The warm start's acceptance on real ALFWorld: `sdar sft` on train games with the searching
-    demonstrator, then `sdar eval` on valid_seen. Hours on a 2-core CPU; minutes on a GPU."""
+    """The warm start's acceptance on real ALFWorld, with the README's best recipe: `sdar sft` with thoughts
+    on 30 train games (`--thinking --repeat-share 0.5 --tempt 0.2`), then `sdar eval --thinking` on
+    valid_seen. About an hour on a 2-core CPU; minutes on a GPU."""
     import json
 
     from sdar.cli import main
     from sdar.sft.run import SFTOptions, run_sft
 
     record = run_sft(SFTOptions(env="alfworld", data=str(DATA), model="bundled", out=str(tmp_path / "warm"),
+                                episodes=30, gap_episodes=0, thinking=True, repeat_share=0.5, tempt=0.2,
                                 progress=False))
     assert record["demos"]["episodes_won"] >= 0.75 * record["demos"]["episodes"]
     capsys.readouterr()
     assert main(["eval", "--env", "alfworld", "--data", str(DATA), "--split", "valid_seen", "--model",
-                 str(tmp_path / "warm" / "model"), "--episodes", "24", "--workers", "2", "--json"]) == 0
+                 str(tmp_path / "warm" / "model"), "--episodes", "24", "--max-turns", "30", "--thinking",
+                 "--workers", "2", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     _report(capsys, f"after the warm start: success {summary['success_rate']:.2f}, "
                     f"valid actions {summary['valid_action_rate']:.3f}, per type {summary['per_type']}")
