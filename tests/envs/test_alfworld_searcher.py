@@ -1,5 +1,6 @@
 """The ALFWorld warm-start demonstrator as pure logic: goals read as kinds, the room's listing parsed,
-a scripted episode searched in the room's listing order (each kind counted down) (its engine test is in test_alfworld.py)."""
+a scripted episode searched in the room's listing order, each kind counted down (its engine test is in
+test_alfworld.py)."""
 
 import pytest
 
