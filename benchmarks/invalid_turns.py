@@ -83,10 +83,9 @@ def go_to_misses(episode: list[dict]) -> Counter:
     episode's last valid "go to" went to X, and one cannot go where one is), "one past where it stands" (no
     list offers it, and it is the next number of where the agent stands: "drawer 4" at the last of three
     drawers, counting past a kind's last), "number 0" ("drawer 0": counting down past a kind's last, which
-    is always number 1), "not in the room" (no admissible list of the episode offers
-    "go to X": another receptacle the model made up), or "offered at other turns" (ALFWorld's list leaves
-    out the receptacles that share the agent's spot: at cabinet 13 it offers "examine cabinet 14" but no
-    "go to cabinet 14")."""
+    is always number 1), "not in the room" (no admissible list of the episode offers "go to X": another
+    receptacle the model made up), or "offered at other turns" (ALFWorld's list leaves out the receptacles
+    that share the agent's spot: at cabinet 13 it offers "examine cabinet 14" but no "go to cabinet 14")."""
     lists = [re.search(r"admissible actions of the current situation are: \[(.*)\]", r["prompt"]) for r in episode]
     offered = set().union(*(re.findall(r"'go to ([^']*)'", found.group(1)) for found in lists if found))
     misses, here = Counter(), None

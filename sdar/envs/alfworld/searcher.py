@@ -25,6 +25,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from sdar.envs.household.catalogue import natural_key  # a pure string helper (no household state)
+
 _LISTED = re.compile(r"you see (.*)\.", re.IGNORECASE)
 _TREAT = ("heat", "cool", "clean")
 
@@ -52,11 +54,6 @@ def goal_from_walkthrough(walkthrough: tuple[str, ...]) -> Goal:
     treat = next((a for a in walkthrough if a.split(" ", 1)[0] in _TREAT), None)
     treatment = (treat.split(" ", 1)[0], kind(treat.split(" with ", 1)[1])) if treat else None
     return Goal(object_kind, kind(moves[-1]) if moves else None, treatment, max(len(moves), 1))
-
-
-def _natural(text: str) -> list:
-    """Sort key: numbers as numbers ('cabinet 2' before 'cabinet 10')."""
-    return [int(t) if t.isdigit() else t for t in text.split()]
 
 
 def listed_receptacles(first_observation: str) -> list[str]:
@@ -144,7 +141,7 @@ class Searcher:
 
     def _first_of_kind(self, receptacle_kind: str | None) -> str | None:
         """The kind's lowest number (1 in every ALFWorld room)."""
-        return min((r for r in self.receptacles if kind(r) == receptacle_kind), key=_natural, default=None)
+        return min((r for r in self.receptacles if kind(r) == receptacle_kind), key=natural_key, default=None)
 
     def _next(self, admissible: tuple[str, ...]) -> str:
         """The listed receptacle after the current one (wrapping) that one can go to; "look" if none."""
@@ -160,4 +157,4 @@ class Searcher:
     def _first(admissible: tuple[str, ...], prefix: str, suffix: str = "") -> str | None:
         """The admissible action with this prefix and suffix whose number is lowest (natural order)."""
         hits = [a for a in admissible if a.startswith(prefix) and a.endswith(suffix)]
-        return min(hits, key=_natural) if hits else None
+        return min(hits, key=natural_key) if hits else None
