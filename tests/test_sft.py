@@ -433,12 +433,15 @@ def test_search_thoughts_name_the_sought_object_and_where_it_is_found():
                "put book 1 in/on desk 1", "go to sofa 1", None, "take laptop 2 from sofa 1", "go to shelf 1",
                "use desklamp 1", "go to sinkbasin 1", "clean laptop 2 with sinkbasin 1"]
     assert search_thoughts(actions) == [
-        "Looking for book, not here.", "Looking for book, not here.", "Looking for book, not here.",
+        "Looking for book, not here.", "Looking for book, not here.",
+        "Looking for book, not here. That was the last cabinet; next: drawer 1.",
         "Looking for book 1, here it is.", "Carrying book 1 to put it in/on desk 1.",
         "Carrying book 1 to put it in/on desk 1.",
-        "Looking for laptop, not here.", "Looking for laptop, not here.",  # the noisy turn is skipped, not read
-        "Looking for laptop 2, here it is.", "Looking for desklamp, not here.", "Looking for desklamp 1, here it is.",
-        "Carrying laptop 2 to clean it with sinkbasin 1.", "Carrying laptop 2 to clean it with sinkbasin 1."]
+        "Looking for laptop, not here. That was the last desk; next: sofa 1.",
+        "Looking for laptop, not here.",  # the noisy turn is skipped, not read
+        "Looking for laptop 2, here it is.",
+        "Looking for desklamp, not here. That was the last sofa; next: shelf 1.",  # the search goes on from here
+        "Looking for desklamp 1, here it is.", "Carrying laptop 2 to clean it with sinkbasin 1.", "Carrying laptop 2 to clean it with sinkbasin 1."]
     alfworld = ["take mug 1 from shelf 1", "go to desk 1", "move mug 1 to desk 1", "go to bed 1"]  # places by "move"
     assert search_thoughts(alfworld) == [
         "Looking for mug 1, here it is.", "Carrying mug 1 to move it to desk 1.",
@@ -458,7 +461,7 @@ def test_search_thoughts_name_the_sought_object_and_where_it_is_found():
     assert search_thoughts(actions, noisy) == [
         "Looking for cup, not here.", "Looking for cup, not here.",  # the noisy take and its repair: not the plan
         "Carrying newspaper 1 to put it in/on cabinet 1.",  # what the noisy take picked up is carried
-        "Looking for cup, not here.", "Looking for cup 1, here it is.", "Looking for desklamp, not here.",
+        "Looking for cup, not here. That was the last cabinet; next: desk 1.", "Looking for cup 1, here it is.", "Looking for desklamp, not here.",
         "Looking for cup 1, here it is.", "Looking for desklamp, not here.", "Looking for desklamp 1, here it is."]
     # no later action explains the search (the second apple is never found): the goal's object is sought
     goal = "find two apple and put them in garbagecan."
@@ -467,8 +470,26 @@ def test_search_thoughts_name_the_sought_object_and_where_it_is_found():
     assert search_thoughts(pick_two, goal=goal) == [
         "Looking for apple, not here.", "Looking for apple 1, here it is.",
         "Carrying apple 1 to put it in/on garbagecan 1.", "Carrying apple 1 to put it in/on garbagecan 1.",
-        "Looking for apple, not here.", "Looking for apple, not here."]
+        "Looking for apple, not here. That was the last garbagecan; next: shelf 1.", "Looking for apple, not here."]
     assert search_thoughts(pick_two)[4:] == [None, None]  # without the goal: the template
+
+
+def test_search_thoughts_say_which_kind_is_done_where_the_search_leaves_number_1():
+    from sdar.sft.demos import search_thoughts
+
+    goal = "find two mug and put them in shelf."
+    actions = ["go to cabinet 2", "open cabinet 2", "go to cabinet 1", None, "go to coffeemachine 1",
+               "go to countertop 1", "take mug 1 from countertop 1", "go to shelf 1", "move mug 1 to shelf 1",
+               "go to drawer 1", "go to fridge 1", "take mug 2 from fridge 1"]
+    thoughts = search_thoughts(actions, goal=goal)
+    done = {actions[t]: thought.split("not here. ")[1] for t, thought in enumerate(thoughts) if "last" in thought}
+    assert done == {  # an invalid turn between keeps where it stands; cabinet 2 -> 1 is not a change of kind
+        "go to coffeemachine 1": "That was the last cabinet; next: coffeemachine 1.",
+        "go to countertop 1": "That was the last coffeemachine; next: countertop 1.",
+        # the searcher walks on from where it placed the first (the goal kind's number 1)
+        "go to drawer 1": "That was the last shelf; next: drawer 1.",
+        "go to fridge 1": "That was the last drawer; next: fridge 1."}
+    assert "last" not in thoughts[3]
 
 
 @pytest.mark.parametrize("goal, obj", [

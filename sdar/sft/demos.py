@@ -107,6 +107,10 @@ def search_thoughts(actions: list[str | None], noisy: list[bool] | None = None,
     clean, heat or cool that takes it. A search turn that no later action explains (the episode ends
     before the object is found, or a noisy take finds it) says "Looking for O, not here." with the object
     the `goal` names (`goal_object`). `None` where no rule applies (other vocabularies), for the template.
+    A search turn that goes from number 1 of a kind to another kind adds which kind is done and where
+    the search goes next (`_kind_change`): with ALFWorld's searcher counting each kind down, that is the
+    one move the prompt does not show (the warmed-up model, at number 1, stayed, went to number 0 or
+    climbed back up the kind).
 
     A thought without the destination let the model put the object back where it found it; one with the
     destination but not the verb ("Carrying pot 2 to fridge 1.") let it cool the pot at the fridge again
@@ -125,25 +129,40 @@ def search_thoughts(actions: list[str | None], noisy: list[bool] | None = None,
     noisy = noisy or [False] * len(actions)
     wanted = goal_object(goal) if goal else None
     thoughts: list[str | None] = []
-    carrying = None
+    carrying = standing = None
     for t, action in enumerate(actions):
         sought, target = _next_step(actions[t:], noisy[t:])
         if sought:
             here = action == sought.string
             thoughts.append(f"Looking for {sought.group(2)} {sought.group(3)}, here it is." if here
-                            else f"Looking for {sought.group(2)}, not here.")
+                            else f"Looking for {sought.group(2)}, not here." + _kind_change(standing, action))
         elif carrying:
             thoughts.append(f"Carrying {carrying} to {target.group(1)} it {target.group(2)} {target.group(3)}."
                             if target else f"Carrying {carrying}.")
         elif wanted and action is not None and action.split(" ", 1)[0] in _SEARCH_VERBS:
-            thoughts.append(f"Looking for {wanted}, not here.")
+            thoughts.append(f"Looking for {wanted}, not here." + _kind_change(standing, action))
         else:
             thoughts.append(None)
         if action is not None and action.startswith("take "):
             carrying = _moved(action)
         elif action is not None and action.startswith(("put ", "move ")):  # household / ALFWorld's placing
             carrying = None
+        if action is not None and action.startswith(MOVE_PREFIX):  # noisy moves too: the agent went there
+            standing = action[len(MOVE_PREFIX):]
     return thoughts
+
+
+def _kind_change(standing: str | None, action: str | None) -> str:
+    """The sentence a search thought ends with where the search goes from number 1 of a kind to another
+    kind (ALFWorld's searcher counts each kind down to 1, so number 1 is the last of it): " That was the
+    last cabinet; next: coffeemachine 1." standing at "cabinet 1" for "go to coffeemachine 1"; else ""."""
+    last = re.fullmatch(r"(\S+) 1", standing or "")
+    if not last or action is None or not action.startswith(MOVE_PREFIX):
+        return ""
+    destination = action[len(MOVE_PREFIX):]
+    if destination.split(" ", 1)[0] == last.group(1):
+        return ""
+    return f" That was the last {last.group(1)}; next: {destination}."
 
 
 def _next_step(actions: list[str | None], noisy: list[bool]) -> tuple[re.Match | None, re.Match | None]:
