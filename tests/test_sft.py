@@ -441,7 +441,8 @@ def test_search_thoughts_name_the_sought_object_and_where_it_is_found():
         "Looking for laptop, not here.",  # the noisy turn is skipped, not read
         "Looking for laptop 2, here it is.",
         "Looking for desklamp, not here. That was the last sofa; next: shelf 1.",  # the search goes on from here
-        "Looking for desklamp 1, here it is.", "Carrying laptop 2 to clean it with sinkbasin 1.", "Carrying laptop 2 to clean it with sinkbasin 1."]
+        "Looking for desklamp 1, here it is.", "Carrying laptop 2 to clean it with sinkbasin 1.",
+        "Carrying laptop 2 to clean it with sinkbasin 1."]
     alfworld = ["take mug 1 from shelf 1", "go to desk 1", "move mug 1 to desk 1", "go to bed 1"]  # places by "move"
     assert search_thoughts(alfworld) == [
         "Looking for mug 1, here it is.", "Carrying mug 1 to move it to desk 1.",
@@ -461,7 +462,8 @@ def test_search_thoughts_name_the_sought_object_and_where_it_is_found():
     assert search_thoughts(actions, noisy) == [
         "Looking for cup, not here.", "Looking for cup, not here.",  # the noisy take and its repair: not the plan
         "Carrying newspaper 1 to put it in/on cabinet 1.",  # what the noisy take picked up is carried
-        "Looking for cup, not here. That was the last cabinet; next: desk 1.", "Looking for cup 1, here it is.", "Looking for desklamp, not here.",
+        "Looking for cup, not here. That was the last cabinet; next: desk 1.", "Looking for cup 1, here it is.",
+        "Looking for desklamp, not here.",
         "Looking for cup 1, here it is.", "Looking for desklamp, not here.", "Looking for desklamp 1, here it is."]
     # no later action explains the search (the second apple is never found): the goal's object is sought
     goal = "find two apple and put them in garbagecan."
