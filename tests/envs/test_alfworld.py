@@ -188,7 +188,8 @@ def test_demonstrator_searches_and_wins_most_sampled_valid_seen_games(spec, caps
     """The warm start's demonstrator plays from what the prompt shows: its first move is the first receptacle
     the room lists (not the walkthrough's), every action is admissible, and it still wins most games. The
     engine lists each kind counted down to number 1, which the searcher's order relies on."""
-    from sdar.envs.alfworld.searcher import kind, listed_receptacles
+    from sdar.envs.alfworld.searcher import listed_receptacles
+    from sdar.envs.names import kind
 
     wins, lengths, tasks = 0, [], _sample(spec)
     for task in tasks:

@@ -20,7 +20,8 @@ import pytest
 
 from sdar.envs import get_env_spec
 from sdar.envs.household import HouseholdEnv, household_spec, make_household_task
-from sdar.envs.household.catalogue import OBJECTS, RECEPTACLES, kind, serves
+from sdar.envs.household.catalogue import OBJECTS, RECEPTACLES, serves
+from sdar.envs.names import kind
 from sdar.envs.household.planner import searching_action
 from sdar.envs.household.world import CAPACITY, generate
 from sdar.types import Task

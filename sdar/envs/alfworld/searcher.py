@@ -25,15 +25,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sdar.envs.household.catalogue import natural_key  # a pure string helper (no household state)
+from sdar.envs.names import kind, natural_key
 
 _LISTED = re.compile(r"you see (.*)\.", re.IGNORECASE)
 _TREAT = ("heat", "cool", "clean")
-
-
-def kind(name: str) -> str:
-    """'alarmclock 2' -> 'alarmclock'."""
-    return name.rsplit(" ", 1)[0]
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ seeds, a particular room, game state or commands.
 
 from __future__ import annotations
 
-import re
+from sdar.envs.names import kind
 
 # Receptacle kind -> (openable, most instances in one room). Openable ones start closed and hide
 # their contents; the counts echo ALFWorld rooms but are capped so "go to" lists stay short.
@@ -129,22 +129,12 @@ OBJECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
-def kind(name: str) -> str:
-    """'cabinet 2' -> 'cabinet'; a bare kind is returned unchanged."""
-    return name.rsplit(" ", 1)[0] if name[-1:].isdigit() else name
-
-
 def openable(receptacle: str) -> bool:
     return RECEPTACLES[kind(receptacle)][0]
 
 
 def preposition(receptacle_kind: str) -> str:
     return "in" if receptacle_kind in IN_RECEPTACLES else "on"
-
-
-def natural_key(text: str) -> tuple:
-    """Sort key that orders 'cabinet 2' before 'cabinet 10' (numbers compare as numbers)."""
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
 
 
 def serves(object_kind: str, task_type: str) -> bool:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from sdar.envs.household.catalogue import LAMP, TREATMENTS, kind, natural_key, openable
+from sdar.envs.household.catalogue import LAMP, TREATMENTS, openable
 from sdar.envs.household.world import World
+from sdar.envs.names import kind, natural_key
 
 NOTHING = "Nothing happens."
 ADJECTIVE_ORDER = ("clean", "hot", "cool")  # fixed order for "This is a clean and hot mug 1."

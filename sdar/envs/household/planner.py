@@ -8,8 +8,9 @@ most ~11 actions. It deliberately knows nothing about how worlds are generated o
 
 from __future__ import annotations
 
-from sdar.envs.household.catalogue import LAMP, TREATMENTS, kind, natural_key
+from sdar.envs.household.catalogue import LAMP, TREATMENTS
 from sdar.envs.household.game import Game
+from sdar.envs.names import kind, natural_key
 
 
 def expert_action(game: Game) -> str:

@@ -18,11 +18,10 @@ from sdar.envs.household.catalogue import (
     TASK_THEMES,
     THEMES,
     TREATMENTS,
-    kind,
-    natural_key,
     preposition,
     serves,
 )
+from sdar.envs.names import kind, natural_key
 
 TASK_TYPES = ("pick", "look", "clean", "heat", "cool", "pick_two")
 # At most this many objects start in one receptacle, so the take/examine part of an admissible
