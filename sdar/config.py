@@ -208,6 +208,8 @@ class WarmstartConfig:
     """Probability of a search turn playing an invalid "go to" a small model writes (`sdar sft --stray`)."""
     look_after_invalid: bool = False
     """The demonstrator answers "Nothing happens." with "look" (`sdar sft --look-after-invalid`)."""
+    kind_change: bool = False
+    """Thinking demos say where a search finishes a kind and name the next (`sdar sft --kind-change`)."""
     skills_share: float = 0.25
     """Share of demonstration episodes shown with the skills in the prompt."""
     move_share: float = 1.0
@@ -371,6 +373,9 @@ def validate(cfg: RunConfig) -> None:
                     "warmstart.repeat_share", "warmstart.tempt", "warmstart.stray", "warmstart.train_layers"],
               allow_zero=True)
     _positive(cfg, ["lora.r", "lora.dropout"], allow_zero=True)
+    if cfg.warmstart.kind_change and not cfg.rollout.thinking:
+        raise ConfigError("--warmstart.kind_change adds to the demonstrations' thoughts: it needs "
+                          "--rollout.thinking true")
     if cfg.lora.r and cfg.teacher.mode == "ema":
         raise ConfigError("--teacher.mode ema needs a full copy of the weights; it is not supported with --lora.r")
     _check_sharding(cfg)

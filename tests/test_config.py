@@ -33,6 +33,8 @@ def test_round_trip_through_json():
     ({"rollout.group_size": "1"}, ["--rollout.group_size"]),
     ({"optim.lr": "-1"}, ["--optim.lr", "> 0"]),
     ({"loss.algo": "grpo", "loss.beta": "3"}, ["--loss.beta", "grpo"]),
+    ({"warmstart.kind_change": "true", "rollout.thinking": "false"},
+     ["--warmstart.kind_change", "--rollout.thinking true"]),
 ])
 def test_bad_values_name_the_field(overrides, words):
     with pytest.raises(ConfigError) as err:

@@ -417,6 +417,7 @@ def test_auto_precision_is_bf16_for_training_only_where_the_cpu_has_it(monkeypat
     (["--repeat-share", "-0.5"], ["--repeat-share", "[0, 1]"]),
     (["--tempt", "1.5"], ["--tempt", "[0, 1]"]),
     (["--stray", "-0.1"], ["--stray", "[0, 1]"]),
+    (["--kind-change"], ["--kind-change", "--thinking"]),
     (["--precision", "fp16"], ["--precision", "bf16", "fp32"]),
 ])
 def test_bad_options_are_one_clear_line(argv, words):
@@ -433,16 +434,12 @@ def test_search_thoughts_name_the_sought_object_and_where_it_is_found():
                "put book 1 in/on desk 1", "go to sofa 1", None, "take laptop 2 from sofa 1", "go to shelf 1",
                "use desklamp 1", "go to sinkbasin 1", "clean laptop 2 with sinkbasin 1"]
     assert search_thoughts(actions) == [
-        "Looking for book, not here.", "Looking for book, not here.",
-        "Looking for book, not here. That was the last cabinet; next: drawer 1.",
+        "Looking for book, not here.", "Looking for book, not here.", "Looking for book, not here.",
         "Looking for book 1, here it is.", "Carrying book 1 to put it in/on desk 1.",
         "Carrying book 1 to put it in/on desk 1.",
-        "Looking for laptop, not here. That was the last desk; next: sofa 1.",
-        "Looking for laptop, not here.",  # the noisy turn is skipped, not read
-        "Looking for laptop 2, here it is.",
-        "Looking for desklamp, not here. That was the last sofa; next: shelf 1.",  # the search goes on from here
-        "Looking for desklamp 1, here it is.", "Carrying laptop 2 to clean it with sinkbasin 1.",
-        "Carrying laptop 2 to clean it with sinkbasin 1."]
+        "Looking for laptop, not here.", "Looking for laptop, not here.",  # the noisy turn is skipped, not read
+        "Looking for laptop 2, here it is.", "Looking for desklamp, not here.", "Looking for desklamp 1, here it is.",
+        "Carrying laptop 2 to clean it with sinkbasin 1.", "Carrying laptop 2 to clean it with sinkbasin 1."]
     alfworld = ["take mug 1 from shelf 1", "go to desk 1", "move mug 1 to desk 1", "go to bed 1"]  # places by "move"
     assert search_thoughts(alfworld) == [
         "Looking for mug 1, here it is.", "Carrying mug 1 to move it to desk 1.",
@@ -462,8 +459,7 @@ def test_search_thoughts_name_the_sought_object_and_where_it_is_found():
     assert search_thoughts(actions, noisy) == [
         "Looking for cup, not here.", "Looking for cup, not here.",  # the noisy take and its repair: not the plan
         "Carrying newspaper 1 to put it in/on cabinet 1.",  # what the noisy take picked up is carried
-        "Looking for cup, not here. That was the last cabinet; next: desk 1.", "Looking for cup 1, here it is.",
-        "Looking for desklamp, not here.",
+        "Looking for cup, not here.", "Looking for cup 1, here it is.", "Looking for desklamp, not here.",
         "Looking for cup 1, here it is.", "Looking for desklamp, not here.", "Looking for desklamp 1, here it is."]
     # no later action explains the search (the second apple is never found): the goal's object is sought
     goal = "find two apple and put them in garbagecan."
@@ -472,7 +468,7 @@ def test_search_thoughts_name_the_sought_object_and_where_it_is_found():
     assert search_thoughts(pick_two, goal=goal) == [
         "Looking for apple, not here.", "Looking for apple 1, here it is.",
         "Carrying apple 1 to put it in/on garbagecan 1.", "Carrying apple 1 to put it in/on garbagecan 1.",
-        "Looking for apple, not here. That was the last garbagecan; next: shelf 1.", "Looking for apple, not here."]
+        "Looking for apple, not here.", "Looking for apple, not here."]
     assert search_thoughts(pick_two)[4:] == [None, None]  # without the goal: the template
 
 
@@ -483,7 +479,8 @@ def test_search_thoughts_say_which_kind_is_done_where_the_search_leaves_number_1
     actions = ["go to cabinet 2", "open cabinet 2", "go to cabinet 1", None, "go to coffeemachine 1",
                "go to countertop 1", "take mug 1 from countertop 1", "go to shelf 1", "move mug 1 to shelf 1",
                "go to drawer 1", "go to fridge 1", "take mug 2 from fridge 1"]
-    thoughts = search_thoughts(actions, goal=goal)
+    assert not any("last" in t for t in search_thoughts(actions, goal=goal) if t)  # off by default
+    thoughts = search_thoughts(actions, goal=goal, kind_change=True)
     done = {actions[t]: thought.split("not here. ")[1] for t, thought in enumerate(thoughts) if "last" in thought}
     assert done == {  # an invalid turn between keeps where it stands; cabinet 2 -> 1 is not a change of kind
         "go to coffeemachine 1": "That was the last cabinet; next: coffeemachine 1.",
@@ -552,7 +549,8 @@ def test_train_chains_a_warm_start_and_records_it(tmp_path):
                  "--warmstart.episodes", "4", "--warmstart.epochs", "1", "--warmstart.move_share", "0.5",
                  "--warmstart.train_layers", "1", "--warmstart.repeat_share", "0.5", "--warmstart.tempt", "0.2",
                  "--warmstart.stray", "0.3", "--warmstart.detach_prompt", "true",
-                 "--warmstart.look_after_invalid", "true"]) == 0
+                 "--warmstart.look_after_invalid", "true", "--warmstart.kind_change", "true",
+                 "--rollout.thinking", "true"]) == 0
     saved = json.loads((run / "config.json").read_text())
     assert saved["model"]["path"] == str(run / "warmstart" / "model") and saved["warmstart"]["episodes"] == 4
     record = json.loads((run / "warmstart" / "sft.json").read_text())
@@ -560,7 +558,7 @@ def test_train_chains_a_warm_start_and_records_it(tmp_path):
     assert record["options"]["move_share"] == 0.5 and record["options"]["train_layers"] == 1
     assert record["options"]["repeat_share"] == 0.5 and record["options"]["tempt"] == 0.2
     assert record["options"]["stray"] == 0.3 and record["options"]["detach_prompt"] is True
-    assert record["options"]["look_after_invalid"] is True
+    assert record["options"]["look_after_invalid"] is True and record["options"]["kind_change"] is True
     assert (run / "final" / "model.safetensors").is_file()
 
 

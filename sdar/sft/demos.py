@@ -94,7 +94,7 @@ def goal_object(goal: str) -> str | None:
 
 
 def search_thoughts(actions: list[str | None], noisy: list[bool] | None = None,
-                    goal: str | None = None) -> list[str | None]:
+                    goal: str | None = None, *, kind_change: bool = False) -> list[str | None]:
     """Per turn, a thought naming what the agent is after, read off the episode's own expert actions
     (`None` entries, e.g. invalid turns, are skipped; so are `noisy` turns when looking ahead, and the
     demonstrator's turn that moves back what a noisy take or put moved, but what a noisy take picks up is
@@ -107,10 +107,10 @@ def search_thoughts(actions: list[str | None], noisy: list[bool] | None = None,
     clean, heat or cool that takes it. A search turn that no later action explains (the episode ends
     before the object is found, or a noisy take finds it) says "Looking for O, not here." with the object
     the `goal` names (`goal_object`). `None` where no rule applies (other vocabularies), for the template.
-    A search turn that goes from number 1 of a kind to another kind adds which kind is done and where
-    the search goes next (`_kind_change`): with ALFWorld's searcher counting each kind down, that is the
-    one move the prompt does not show (the warmed-up model, at number 1, stayed, went to number 0 or
-    climbed back up the kind).
+    With `kind_change`, a search turn that goes from number 1 of a kind to another kind adds which kind is
+    done and where the search goes next (`_kind_change`): with ALFWorld's searcher counting each kind
+    down, that is the one move the prompt does not show (the warmed-up model, at number 1, stayed, went
+    to number 0 or climbed back up the kind).
 
     A thought without the destination let the model put the object back where it found it; one with the
     destination but not the verb ("Carrying pot 2 to fridge 1.") let it cool the pot at the fridge again
@@ -132,15 +132,16 @@ def search_thoughts(actions: list[str | None], noisy: list[bool] | None = None,
     carrying = standing = None
     for t, action in enumerate(actions):
         sought, target = _next_step(actions[t:], noisy[t:])
+        ends = _kind_change(standing, action) if kind_change else ""
         if sought:
             here = action == sought.string
             thoughts.append(f"Looking for {sought.group(2)} {sought.group(3)}, here it is." if here
-                            else f"Looking for {sought.group(2)}, not here." + _kind_change(standing, action))
+                            else f"Looking for {sought.group(2)}, not here." + ends)
         elif carrying:
             thoughts.append(f"Carrying {carrying} to {target.group(1)} it {target.group(2)} {target.group(3)}."
                             if target else f"Carrying {carrying}.")
         elif wanted and action is not None and action.split(" ", 1)[0] in _SEARCH_VERBS:
-            thoughts.append(f"Looking for {wanted}, not here." + _kind_change(standing, action))
+            thoughts.append(f"Looking for {wanted}, not here." + ends)
         else:
             thoughts.append(None)
         if action is not None and action.startswith("take "):
@@ -280,7 +281,7 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
                           context: str = "skills_by_type", context_tokens: int = 512,
                           max_prompt_tokens: int = 2048, keep_noisy: bool = False,
                           repeat_share: float = 0.0, tempt: float = 0.0, stray: float = 0.0,
-                          look_after_invalid: bool = False) -> list[Demo]:
+                          look_after_invalid: bool = False, kind_change: bool = False) -> list[Demo]:
     """One `Demo` per expert turn of `episodes` tasks of `split` (task i: index seed·SEED_STRIDE + i).
 
     `skills_share` of the episodes (rounded, picked at random) carry the `context` provider's block in
@@ -290,7 +291,8 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
     fridge 1), so the next expert turn shows how to recover from "Nothing happens."; with probability
     `tempt` a turn plays a `tempting_actions` one where there is one (also noisy), and with probability
     `stray` a search turn plays one of the `stray_moves` (invalid, noisy); `look_after_invalid`: the turn
-    after an invalid one looks (`DemoAgent`). `max_prompt_tokens`
+    after an invalid one looks (`DemoAgent`); `kind_change`: thinking demos' search thoughts say where a
+    kind is done (`search_thoughts`). `max_prompt_tokens`
     is the rollout's student prompt budget (history dropped oldest first above it). Noisy turns are left
     out unless `keep_noisy`, and so are turns the prompt format rejects. Deterministic in `seed`.
     """
@@ -307,7 +309,8 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
     demos = []
     for traj in trajectories:
         flags = agent.noisy[id(traj.task)]
-        thoughts = search_thoughts([t.action if t.valid else None for t in traj.turns], flags, traj.task.goal)
+        thoughts = search_thoughts([t.action if t.valid else None for t in traj.turns], flags, traj.task.goal,
+                                   kind_change=kind_change)
         for turn, noisy, thought in zip(traj.turns, flags, thoughts):
             if not turn.valid or (noisy and not keep_noisy):  # invalid: it would teach an invalid answer
                 continue

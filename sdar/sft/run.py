@@ -57,6 +57,9 @@ class SFTOptions:
     """Share of episodes whose prompts carry the skills (teacher format), so the model learns to use them."""
     thinking: bool = False
     """Teach <think>…</think><action>…</action> instead of <action>…</action> alone."""
+    kind_change: bool = False
+    """With --thinking: a search thought that leaves number 1 of a kind for another kind adds "That was the last
+    cabinet; next: coffeemachine 1." (ALFWorld's demonstrator counts each kind down, so 1 is the last)."""
     seed: int = 0
     """Seed of the task block, noise, skills choice and batch order."""
     max_turns: int = 0
@@ -125,6 +128,7 @@ def validate(o: SFTOptions) -> None:
         (o.lora_alpha > 0, "--lora-alpha", f"must be > 0, got {o.lora_alpha}"),
         (o.train_layers >= 0, "--train-layers", f"must be >= 0 (0: all layers), got {o.train_layers}"),
         (not (o.train_layers and o.lora_r), "--train-layers", "pick one of --train-layers and --lora-r, not both"),
+        (o.thinking or not o.kind_change, "--kind-change", "adds to the thoughts: it needs --thinking"),
         (o.gap_episodes >= 0, "--gap-episodes", f"must be >= 0, got {o.gap_episodes}"),
     ]
     for ok, flag, message in checks:
@@ -142,7 +146,7 @@ def env_spec(o: SFTOptions):
 def demo_settings(o: SFTOptions, spec) -> dict:
     """The keyword arguments of `expert_demonstrations` that the training and held-out demos share."""
     return dict(max_turns=o.max_turns or spec.max_turns, history=spec.history if o.history < 0 else o.history,
-                thinking=o.thinking, context=o.context, context_tokens=o.context_tokens,
+                thinking=o.thinking, kind_change=o.kind_change, context=o.context, context_tokens=o.context_tokens,
                 max_prompt_tokens=o.max_prompt_tokens)
 
 

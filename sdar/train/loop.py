@@ -243,8 +243,9 @@ def warm_start(cfg: RunConfig, out: Path, dist: Dist) -> RunConfig:
     w = cfg.warmstart
     run_sft(options_for_run(cfg, str(out / "warmstart"), episodes=w.episodes, epochs=w.epochs, lr=w.lr,
                             noise=w.noise, repeat_share=w.repeat_share, tempt=w.tempt, stray=w.stray,
-                            look_after_invalid=w.look_after_invalid, skills_share=w.skills_share,
-                            move_share=w.move_share, train_layers=w.train_layers, detach_prompt=w.detach_prompt))
+                            look_after_invalid=w.look_after_invalid, kind_change=w.kind_change,
+                            skills_share=w.skills_share, move_share=w.move_share, train_layers=w.train_layers,
+                            detach_prompt=w.detach_prompt))
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, path=str(out / "warmstart" / "model")))
     (out / "config.json").write_text(to_json(cfg))
     return cfg
