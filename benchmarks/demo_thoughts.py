@@ -2,8 +2,9 @@
 
 Builds the demonstrations exactly as `sdar sft` does with the same options (no model is loaded, only the
 tokenizer; seconds on a CPU) and counts the trained turns whose thought is a search ("Looking for O, not
-here."), a find ("... here it is."), a carry ("Carrying ..."), or the template that restates the goal
-(no rule applied), and the trained turns right after a put (the prompt's observation starts "You put").
+here."), a search that finishes a kind (`--kind-change`: "... That was the last cabinet; next: ..."), a
+find ("... here it is."), a carry ("Carrying ..."), or the template that restates the goal (no rule
+applied), and the trained turns right after a put (the prompt's observation starts "You put").
 Prints a Markdown table; `--results NAME` also writes NAME.json and NAME.md (other flags are `sdar sft`'s).
     python benchmarks/demo_thoughts.py --thinking --repeat-share 0.5 --tempt 0.2
 """
@@ -17,7 +18,7 @@ import re
 from collections import Counter
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-KINDS = ("not here", "here it is", "carrying", "template")
+KINDS = ("not here", "kind done", "here it is", "carrying", "template")
 
 
 def kind(response: str) -> str:
@@ -26,7 +27,9 @@ def kind(response: str) -> str:
     if text.startswith("Carrying "):
         return "carrying"
     if text.startswith("Looking for "):
-        return "here it is" if text.endswith("here it is.") else "not here"
+        if text.endswith("here it is."):
+            return "here it is"
+        return "kind done" if " That was the last " in text else "not here"
     return "template"
 
 

@@ -192,10 +192,12 @@ def test_demo_thoughts_counts_thought_kinds_per_task_type():
     demos = [demo("pick", "Looking for book, not here."), demo("pick", "Looking for book 1, here it is."),
              demo("pick_two", "Looking for pen, not here.", "You put the pen 1 in/on the safe 1."),
              demo("pick_two", "Carrying pen 2 to put it in/on safe 1."),
+             demo("pick", "Looking for book, not here. That was the last cabinet; next: desk 1."),
              demo("look", "My task is to look at cd under the desklamp. The next step towards it is: look.")]
     table = module.counts(demos)
-    assert table["all"] == {"turns": 5, "not here": 2, "here it is": 1, "carrying": 1, "template": 1, "after put": 1}
-    assert table["pick_two"]["not here"] == 1 and table["pick"]["turns"] == 2 and table["look"]["template"] == 1
+    assert table["all"] == {"turns": 6, "not here": 2, "kind done": 1, "here it is": 1, "carrying": 1,
+                            "template": 1, "after put": 1}
+    assert table["pick_two"]["not here"] == 1 and table["pick"]["turns"] == 3 and table["look"]["template"] == 1
 
 
 def test_invalid_turns_tells_loops_from_first_mistakes():
