@@ -3,7 +3,8 @@
 Splits the invalid turns into first ones and those right after an invalid turn (the prompt's current
 observation is "Nothing happens.": a model that repeats itself there is stuck in a loop), counts the
 action verbs of the first ones and the episodes that end in five invalid turns, gives the invalid turns
-per task type, says why invalid "go to" turns were not admissible, counts the "look"s (after an invalid
+per task type, says why invalid "go to" turns were not admissible and where the "go to"s from number 1 of
+a kind went (the change of kind), counts the "look"s (after an invalid
 turn, as `sdar sft --look-after-invalid` teaches, and the invalid turns right after one), the valid take-backs (taking
 out what one's own put just placed), and tells whether the episode's last change of state (a valid take,
 put, treat or use), or the observation it led to, was still in the prompt's history window at each
@@ -19,6 +20,8 @@ import json
 import re
 from collections import Counter, defaultdict
 
+from sdar.envs.alfworld.searcher import listed_receptacles
+from sdar.envs.names import kind
 from sdar.rollout.collect import NOTHING_HAPPENS
 from sdar.sft.demos import stray_moves
 
@@ -103,6 +106,28 @@ def go_to_misses(episode: list[dict]) -> Counter:
     return misses
 
 
+def leaving_number_1(episode: list[dict]) -> Counter:
+    """The "go to" turns of `episode` written standing at number 1 of a kind (where ALFWorld's searcher,
+    counting each kind down, finishes the kind), by where they went: "next kind" (the kind the room's
+    first observation lists after this one, where the demonstrator goes), "other kind", "same kind" (back
+    up the kind it finished), or "invalid" (to where it stands, to number 0, ...)."""
+    first = re.search(r"your current observation is: (.*)", episode[0]["prompt"])
+    kinds = list(dict.fromkeys(map(kind, listed_receptacles(first.group(1) if first else ""))))
+    counts, here = Counter(), None
+    for r in episode:
+        standing = here
+        if r["valid"] and r["action"].startswith("go to "):
+            here = r["action"][len("go to "):]
+        if standing is None or not standing.endswith(" 1") or not re.search(r"<action>\s*go to ", r["response"]):
+            continue
+        done = kind(standing)
+        following = kinds[kinds.index(done) + 1:kinds.index(done) + 2] if done in kinds else []
+        went = kind(here) if r["valid"] else None
+        counts["invalid" if went is None else "same kind" if went == done
+               else "next kind" if [went] == following else "other kind"] += 1
+    return counts
+
+
 def looks(episode: list[dict]) -> Counter:
     """Valid "look" turns of `episode` ("look"), those right after an invalid turn ("after invalid"), and the
     invalid turns right after a look ("invalid next"): looking and then going where one stands is a loop of
@@ -133,6 +158,7 @@ def summary(rows: list[dict]) -> str:
     sight = sight_counts(rows)
     go_tos = sum(map(go_to_misses, episodes.values()), Counter())
     looked = sum(map(looks, episodes.values()), Counter())
+    leaving = sum(map(leaving_number_1, episodes.values()), Counter())
     lines = [
         f"{len(episodes)} episodes, {sum(t[0]['won'] for t in episodes.values())} won; {len(rows)} turns, "
         f"{len(invalid)} invalid ({len(invalid) / max(len(rows), 1):.3f})",
@@ -147,6 +173,8 @@ def summary(rows: list[dict]) -> str:
         f"- looks: {looked['look']}, {looked['after invalid']} of them right after an invalid turn; "
         f"invalid turns right after a look: {looked['invalid next']}",
         "- invalid \"go to\" turns, by where they went: " + ", ".join(f"{k} {n}" for k, n in go_tos.most_common()),
+        "- \"go to\" turns standing at number 1 of a kind: "
+        + ", ".join(f"{k} {leaving[k]}" for k in ("next kind", "other kind", "same kind", "invalid")),
         "- invalid turns by where the episode's last take, put, treat or use was: "
         + ", ".join(f"{k} {sight[k]}" for k in SIGHT),
     ]

@@ -226,6 +226,16 @@ def test_invalid_turns_tells_loops_from_first_mistakes():
                  (False, "go to shelf 0")]]
     assert module.go_to_misses(counting) == {"one past where it stands": 1, "where it stands": 1, "not in the room": 1,
                                              "number 0": 1}
+    room = turn(7, True, "You are in the middle of a room. Looking quickly around you, you see a cabinet 2, "
+                         "a cabinet 1, a coffeemachine 1, and a drawer 1.", "go to cabinet 2")
+    leaving = [room] + [turn(7, valid, "", action) for valid, action in
+                        [(True, "go to cabinet 1"), (False, "go to cabinet 0"), (False, "go to cabinet 1"),
+                         (True, "go to cabinet 2"), (True, "go to cabinet 1"), (True, "go to coffeemachine 1"),
+                         (True, "go to cabinet 1"), (True, "go to drawer 1"), (True, "open drawer 1")]]
+    # from cabinet 1: two invalid, back up to cabinet 2, on to the next kind, and later past it to the drawer;
+    # coffeemachine 1 -> cabinet 1 is another kind too; the "go to"s from cabinet 2 and the open are not counted
+    assert module.leaving_number_1(leaving) == {"invalid": 2, "same kind": 1, "next kind": 1, "other kind": 2}
+    assert '"go to" turns standing at number 1 of a kind: next kind 0, other kind 0, same kind 0, invalid 2' in text
     loop = [turn(2, True, "", "put pot 2 in/on fridge 1"), turn(2, True, "", "take pot 2 from fridge 1"),
             turn(2, True, "", "take pot 3 from fridge 1"), turn(2, True, "", "put pot 2 in/on fridge 1"),
             turn(2, False, "", "take pot 2 from fridge 1"), turn(2, True, "", "take pot 2 from fridge 1")]

@@ -132,16 +132,16 @@ def search_thoughts(actions: list[str | None], noisy: list[bool] | None = None,
     carrying = standing = None
     for t, action in enumerate(actions):
         sought, target = _next_step(actions[t:], noisy[t:])
-        ends = _kind_change(standing, action) if kind_change else ""
+        kind_done = _kind_change(standing, action) if kind_change else ""
         if sought:
             here = action == sought.string
             thoughts.append(f"Looking for {sought.group(2)} {sought.group(3)}, here it is." if here
-                            else f"Looking for {sought.group(2)}, not here." + ends)
+                            else f"Looking for {sought.group(2)}, not here." + kind_done)
         elif carrying:
             thoughts.append(f"Carrying {carrying} to {target.group(1)} it {target.group(2)} {target.group(3)}."
                             if target else f"Carrying {carrying}.")
         elif wanted and action is not None and action.split(" ", 1)[0] in _SEARCH_VERBS:
-            thoughts.append(f"Looking for {wanted}, not here." + ends)
+            thoughts.append(f"Looking for {wanted}, not here." + kind_done)
         else:
             thoughts.append(None)
         if action is not None and action.startswith("take "):
