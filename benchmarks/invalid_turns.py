@@ -4,9 +4,9 @@ Splits the invalid turns into first ones and those right after an invalid turn (
 observation is "Nothing happens.": a model that repeats itself there is stuck in a loop), counts the
 action verbs of the first ones and the episodes that end in five invalid turns, gives the invalid turns
 per task type, says why invalid "go to" turns were not admissible and where the "go to"s from number 1 of
-a kind went (the change of kind), counts the "look"s (after an invalid
-turn, as `sdar sft --look-after-invalid` teaches, and the invalid turns right after one), the valid take-backs (taking
-out what one's own put just placed), and tells whether the episode's last change of state (a valid take,
+a kind went (the change of kind), counts the "look"s (after an invalid turn, as `sdar sft
+--look-after-invalid` teaches, and the invalid turns right after one), the valid take-backs (taking out
+what one's own put just placed), and tells whether the episode's last change of state (a valid take,
 put, treat or use), or the observation it led to, was still in the prompt's history window at each
 invalid turn. Prints a Markdown summary; writes nothing.
     sdar eval --env household --model M --episodes 30 --thinking --trajectories turns.jsonl
@@ -121,7 +121,7 @@ def leaving_number_1(episode: list[dict]) -> Counter:
         if standing is None or not standing.endswith(" 1") or not re.search(r"<action>\s*go to ", r["response"]):
             continue
         done = kind(standing)
-        following = kinds[kinds.index(done) + 1:kinds.index(done) + 2] if done in kinds else []
+        following = kinds[kinds.index(done) + 1:][:1] if done in kinds else []
         went = kind(here) if r["valid"] else None
         counts["invalid" if went is None else "same kind" if went == done
                else "next kind" if [went] == following else "other kind"] += 1

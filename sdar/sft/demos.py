@@ -35,6 +35,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from sdar.envs.base import EnvSpec
+from sdar.envs.names import kind
 from sdar.rollout.collect import NOTHING_HAPPENS, ModelAgent, run_episodes
 from sdar.rollout.prompts import student_messages
 from sdar.skills import get_provider
@@ -157,13 +158,10 @@ def _kind_change(standing: str | None, action: str | None) -> str:
     """The sentence a search thought ends with where the search goes from number 1 of a kind to another
     kind (ALFWorld's searcher counts each kind down to 1, so number 1 is the last of it): " That was the
     last cabinet; next: coffeemachine 1." standing at "cabinet 1" for "go to coffeemachine 1"; else ""."""
-    last = re.fullmatch(r"(\S+) 1", standing or "")
-    if not last or action is None or not action.startswith(MOVE_PREFIX):
+    if standing is None or not standing.endswith(" 1") or action is None or not action.startswith(MOVE_PREFIX):
         return ""
     destination = action[len(MOVE_PREFIX):]
-    if destination.split(" ", 1)[0] == last.group(1):
-        return ""
-    return f" That was the last {last.group(1)}; next: {destination}."
+    return "" if kind(destination) == kind(standing) else f" That was the last {kind(standing)}; next: {destination}."
 
 
 def _next_step(actions: list[str | None], noisy: list[bool]) -> tuple[re.Match | None, re.Match | None]:
