@@ -100,8 +100,8 @@ def go_to_misses(episode: list[dict]) -> Counter:
         if found:
             target = " ".join(found.group(1).lower().split())
             misses["where it stands" if target == here else "offered at other turns" if target in offered
-                   else "one past where it stands" if f"go to {target}" in stray_moves(here, ())
                    else "number 0" if target.endswith(" 0")
+                   else "one past where it stands" if f"go to {target}" in stray_moves(here, ())
                    else "not in the room"] += 1
     return misses
 

@@ -211,15 +211,16 @@ def test_tempt_plays_the_goal_objects_where_they_are_wrong_and_trains_the_recove
     assert not any(d.noisy for d in demos_of(real_tokenizer, episodes=12, noise=0.0, keep_noisy=True))
 
 
-def test_stray_moves_are_where_it_stands_and_one_past_its_kind_when_not_offered():
+def test_stray_moves_are_where_it_stands_one_past_its_kind_and_number_0_when_not_offered():
     from sdar.sft.demos import stray_moves
 
     at_drawer_3 = ("go to drawer 1", "go to drawer 2", "go to diningtable 1", "open drawer 3")
     assert stray_moves("drawer 3", at_drawer_3) == ["go to drawer 3", "go to drawer 4"]
     at_drawer_1 = ("go to drawer 2", "go to drawer 3", "go to diningtable 1", "open drawer 1")
-    assert stray_moves("drawer 1", at_drawer_1) == ["go to drawer 1"]  # drawer 2 is offered: not a stray
+    assert stray_moves("drawer 1", at_drawer_1) == ["go to drawer 1", "go to drawer 0"]  # drawer 2 is offered
     assert stray_moves("diningtable 1", ("go to drawer 1", "examine diningtable 1")) == [
-        "go to diningtable 1", "go to diningtable 2"]
+        "go to diningtable 1", "go to diningtable 2", "go to diningtable 0"]
+    assert stray_moves("drawer 10", ("go to drawer 9",)) == ["go to drawer 10", "go to drawer 11"]  # 10: no 0
     assert stray_moves("drawer 3", ("go to drawer 3", "go to drawer 4")) == []  # both offered (a model's list)
     assert stray_moves(None, at_drawer_3) == []
 

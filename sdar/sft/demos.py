@@ -202,13 +202,16 @@ def tempting_actions(actions: list[str], goal: str) -> list[str]:
 
 def stray_moves(here: str | None, admissible: tuple[str, ...] | list[str]) -> list[str]:
     """The invalid "go to"s a small model writes while searching, standing at `here` ("cabinet 3"): to
-    where it stands, and to the next number of its kind where the room has no such receptacle ("go to
-    drawer 4" at the last of three drawers, "go to diningtable 2" where there is one). Only those the
-    `admissible` list does not offer."""
+    where it stands, to the next number of its kind where the room has no such receptacle ("go to
+    drawer 4" at the last of three drawers, "go to diningtable 2" where there is one), and at number 1
+    to number 0 ("go to drawer 0": counting down past a kind's last, where ALFWorld's searcher changes
+    kind). Only those the `admissible` list does not offer."""
     if here is None:
         return []
-    numbered = re.fullmatch(r"(.*) (\d+)", here)
-    moves = [f"go to {here}"] + ([f"go to {numbered.group(1)} {int(numbered.group(2)) + 1}"] if numbered else [])
+    moves = [f"go to {here}"]
+    if numbered := re.fullmatch(r"(.*) (\d+)", here):
+        name, number = numbered.group(1), int(numbered.group(2))
+        moves += [f"go to {name} {number + 1}"] + ([f"go to {name} 0"] if number == 1 else [])
     return [m for m in moves if m not in admissible]
 
 
