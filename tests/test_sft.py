@@ -226,8 +226,8 @@ def test_stray_moves_are_where_it_stands_one_past_its_kind_and_number_0_when_not
 
 
 def test_stray_plays_invalid_go_tos_and_trains_the_recovery(real_tokenizer):
-    """--stray 0.5: half the search turns go where the agent stands or one past its kind; the environment
-    answers "Nothing happens." and the demonstrator's next turn, trained on, acts from that prompt. The
+    """--stray 0.5: half the search turns go where the agent stands, one past its kind or to number 0; the
+    environment answers "Nothing happens." and the demonstrator's next turn, trained on, acts from that prompt. The
     strays are never demos, and without the option no prompt shows "Nothing happens."."""
     nothing = "your current observation is: Nothing happens."
     demos = demos_of(real_tokenizer, episodes=12, noise=0.0, stray=0.5, keep_noisy=True)

@@ -46,8 +46,8 @@ class SFTOptions:
     (and not the expert's) plays it: a model's likely mistake, not trained on; the recovery is."""
     stray: float = 0.0
     """Probability that a turn whose expert action is a "go to" plays one a small model writes wrongly: to where
-    it stands, or to the next number of its kind that the room lacks ("Nothing happens."); not trained on, the
-    recovery is."""
+    it stands, to the next number of its kind that the room lacks, or at number 1 to number 0 ("Nothing
+    happens."); not trained on, the recovery is."""
     look_after_invalid: bool = False
     """The demonstrator answers "Nothing happens." with "look", which names where the agent stands (a model's
     loop pushes that out of the history window), then searches on from there."""
