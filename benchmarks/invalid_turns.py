@@ -101,7 +101,7 @@ def go_to_misses(episode: list[dict]) -> Counter:
             target = " ".join(found.group(1).lower().split())
             misses["where it stands" if target == here else "offered at other turns" if target in offered
                    else "number 0" if target.endswith(" 0")
-                   else "one past where it stands" if f"go to {target}" in stray_moves(here, ())
+                   else "one past where it stands" if f"go to {target}" in stray_moves(here, ())  # others: above
                    else "not in the room"] += 1
     return misses
 
