@@ -110,5 +110,15 @@ def truncate_jsonl(path: Path, last_step: int) -> None:
     """Keep only the records of steps <= last_step (a resumed run rewrites the steps after it)."""
     if not path.is_file():
         return
-    kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= last_step]
+    lines = [line for line in path.read_text().splitlines() if line]
+    kept = []
+    for i, line in enumerate(lines):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if i == len(lines) - 1:  # a write cut off by the crash that is being resumed from
+                break
+            raise CheckpointError(f"{path} line {i + 1} is not JSON; mend or delete that line to resume") from None
+        if record["step"] <= last_step:
+            kept.append(line)
     path.write_text("".join(line + "\n" for line in kept))

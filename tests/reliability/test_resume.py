@@ -116,3 +116,28 @@ def test_ema_teacher_survives_resume(tmp_path):
     assert main(["train", "--resume", str(tmp_path / "b"), "--train.steps", "3", "--no-progress"]) == 0
     strip = lambda rows: [{k: v for k, v in r.items() if not k.startswith("eval/")} for r in rows]  # noqa: E731
     assert strip(comparable(tmp_path / "a")) == strip(comparable(tmp_path / "b"))  # b evaluated at step 2 too
+
+
+def test_fresh_run_refuses_a_directory_with_checkpoints(finished_run, capsys, tmp_path):
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(finished_run, run)
+    before = {name: (run / name).read_text() for name in ("config.json", "metrics.jsonl")}
+    assert main(["train", "--preset", "tiny", "--out", str(run), "--no-progress", "--train.steps", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "step_000002" in err and f"--resume {run}" in err
+    assert {name: (run / name).read_text() for name in before} == before  # nothing of the earlier run is lost
+
+
+def test_truncate_jsonl_drops_a_cut_off_last_line_and_names_a_damaged_one(tmp_path):
+    from sdar.train.checkpoint import CheckpointError, truncate_jsonl
+
+    log = tmp_path / "metrics.jsonl"
+    log.write_text('{"step": 1}\n{"step": 2}\n{"step": 3}\n{"step": 4, "lo')  # killed mid-write
+    truncate_jsonl(log, 2)
+    assert log.read_text() == '{"step": 1}\n{"step": 2}\n'
+    log.write_text('{"step": 1}\n{"ste\n{"step": 3}\n')
+    with pytest.raises(CheckpointError, match="line 2 is not JSON"):
+        truncate_jsonl(log, 2)
+    assert log.read_text() == '{"step": 1}\n{"ste\n{"step": 3}\n'
