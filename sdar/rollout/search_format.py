@@ -86,8 +86,11 @@ def parse_shop(text: str, admissible: tuple[str, ...], *, thinking: bool) -> str
 def render_search(goal: str, step: int, history: list[tuple[str, str]], observation: str,
                   admissible: tuple[str, ...], *, thinking: bool) -> str:
     """The student's message at turn `step`: the question, then each action of the window with what it
-    returned (the next entry's observation, or the current one for the latest)."""
+    returned (the next entry's observation, or the current one for the latest). With an empty window
+    (`--env.history 0`, or a prompt cut to its budget) the latest result is still shown."""
     lines = [_SEARCH_INTRO, f"Question: {goal}"]
+    if step > 0 and not history:
+        lines.append(f"You have already taken {step} step(s). The last one returned:\n{observation}")
     if step > 0 and history:
         first = step - len(history) + 1
         lines.append(f"You have already taken {step} step(s). Your most recent {len(history)} action(s) and "

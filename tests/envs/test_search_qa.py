@@ -178,6 +178,8 @@ def test_search_prompt_shows_each_search_with_its_results() -> None:
     assert "<think>" in message
     cut = render("Who?", 5, history[1:], "<information>B</information>", (), thinking=False)
     assert "Step 5: <search>b</search>" in cut and "Step 4" not in cut
+    bare = render("Who?", 5, [], "<information>B</information>", (), thinking=False)  # history 0
+    assert "5 step(s)" in bare and "<information>B</information>" in bare
 
 
 # ----- expert and random through the real rollout -----------------------------------------------
