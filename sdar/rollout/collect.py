@@ -104,7 +104,9 @@ def _as_response(action: str) -> str:
 
 
 def encode_chat(tokenizer, messages: list[dict[str, str]]) -> list[int]:
-    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    # Qwen3's template thinks natively unless told not to; the paper runs it with thinking off (the
+    # <think> of --rollout.thinking is the prompt's own format). Templates without the switch ignore it.
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, enable_thinking=False)
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 

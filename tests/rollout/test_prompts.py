@@ -42,3 +42,17 @@ def test_parse_rejects_invalid_outputs():
     for text in cases:
         assert parse_action(text, ADMISSIBLE, thinking=False) is None, text
     assert parse_action("<action>look</action>", ADMISSIBLE, thinking=True) is None  # thinking required
+
+
+def test_chat_templates_with_native_thinking_get_it_off(tiny):
+    """Qwen3-style templates open a thinking block unless `enable_thinking=False` (the paper's setting)."""
+    import copy
+
+    from sdar.rollout.collect import encode_chat
+
+    tokenizer = copy.deepcopy(tiny[1])
+    tokenizer.chat_template = ("{% for m in messages %}{{ m['content'] }}\n{% endfor %}"
+                               "{% if enable_thinking is defined and enable_thinking is false %}THINKING OFF"
+                               "{% else %}THINKING ON{% endif %}")
+    text = tokenizer.decode(encode_chat(tokenizer, [{"role": "user", "content": "hi"}]))
+    assert "THINKING OFF" in text and "THINKING ON" not in text
