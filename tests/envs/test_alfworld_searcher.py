@@ -115,3 +115,24 @@ def test_pick_two_does_not_take_back_what_it_placed():
                              ("go to sidetable 1", "You arrive"), ("move cd 1 to sidetable 1", "You move")]:
         s.observe(action, feedback)
     assert s.action(go_to_all("sidetable 1") + ("take cd 1 from sidetable 1",)) == "go to desk 1"
+
+
+def test_an_untreated_object_put_on_the_goals_kind_is_taken_up_again():
+    """A noisy "move tomato 1 to countertop 2" before the heat is no placement: the searcher takes it up
+    again (it used to count it as placed and search on past it), and a wrong treatment is no treatment."""
+    s = Searcher(Goal("tomato", "countertop", ("heat", "microwave"), 1),
+                 "Looking quickly around you, you see a countertop 2, a countertop 1, a fridge 1, and a microwave 1.")
+    for action, feedback in [("go to countertop 2", "You arrive at countertop 2."),
+                             ("take tomato 1 from countertop 2", "You pick up the tomato 1 from the countertop 2."),
+                             ("move tomato 1 to countertop 2", "You move the tomato 1 to the countertop 2.")]:
+        s.observe(action, feedback)
+    assert s.placed == 0 and s.target is None
+    assert s.action(("go to countertop 1", "go to microwave 1", "take tomato 1 from countertop 2")) == (
+        "take tomato 1 from countertop 2")
+    s.observe("take tomato 1 from countertop 2", "You pick up the tomato 1 from the countertop 2.")
+    s.observe("go to fridge 1", "You arrive at fridge 1.")
+    s.observe("cool tomato 1 with fridge 1", "You cool the tomato 1 using the fridge 1.")
+    assert s.action(("go to countertop 1", "go to microwave 1")) == "go to microwave 1"
+    s.observe("go to microwave 1", "You arrive at microwave 1.")
+    s.observe("heat tomato 1 with microwave 1", "You heat the tomato 1 using the microwave 1.")
+    assert s.action(("go to countertop 1", "go to countertop 2")) == "go to countertop 1"

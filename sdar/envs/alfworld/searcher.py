@@ -68,7 +68,7 @@ class Searcher:
         self.receptacles = listed_receptacles(first_observation)  # the room's listing: each kind counted down
         self.here: str | None = None
         self.holding: str | None = None
-        self.treated = False
+        self.treated: set[str] = set()  # objects given the goal's treatment (it stays with the object)
         self.placed = 0
         self.target: str | None = None  # where the first object went (pick_two: the second follows)
 
@@ -80,15 +80,15 @@ class Searcher:
         if verb == "go" and action.startswith("go to "):
             self.here = action[len("go to "):]
         elif verb == "take" and " from " in action:
-            self.holding, self.treated = action[len("take "):].split(" from ")[0], False
+            self.holding = action[len("take "):].split(" from ")[0]
         elif verb == "move" and " to " in action and self.holding is not None:
             where = action.split(" to ", 1)[1]
-            if kind(self.holding) == self.goal.object_kind and kind(where) == self.goal.target_kind:
+            if self._done(self.holding) and kind(where) == self.goal.target_kind:
                 self.placed += 1
                 self.target = where
-            self.holding = None
-        elif verb in _TREAT:
-            self.treated = True
+            self.holding = None  # put down untreated (noise): taken up again where it lies
+        elif self.goal.treatment is not None and verb == self.goal.treatment[0] and self.holding is not None:
+            self.treated.add(self.holding)
 
     def action(self, admissible: tuple[str, ...]) -> str:
         goal, held, here = self.goal, self.holding, self.here
@@ -106,7 +106,7 @@ class Searcher:
             return self._next(admissible)
         if goal.target_kind is None:  # look: carry the object to the desklamp
             return self._first(admissible, "use desklamp") or self._next(admissible)
-        if goal.treatment is not None and not self.treated:
+        if goal.treatment is not None and held not in self.treated:
             verb, appliance_kind = goal.treatment
             arrived = here is not None and kind(here) == appliance_kind
             return self._act_or_go(admissible, arrived, f"{verb} {held} with ", self._first_of_kind(appliance_kind))
@@ -114,6 +114,10 @@ class Searcher:
         return self._act_or_go(admissible, here is not None and here == target, f"move {held} to {here}", target)
 
     # ----- helpers -------------------------------------------------------------------------------
+    def _done(self, obj: str) -> bool:
+        """A goal object ready for its place: of the goal's kind and, where the goal asks, treated."""
+        return kind(obj) == self.goal.object_kind and (self.goal.treatment is None or obj in self.treated)
+
     def _act_or_go(self, admissible: tuple[str, ...], arrived: bool, prefix: str, dest: str | None) -> str:
         """Arrived: the admissible action starting with `prefix`, else open the receptacle one stands at.
         Otherwise (or when neither is offered): go to `dest`, else keep searching."""
