@@ -14,7 +14,7 @@ from sdar.rollout.prompts import parse_action
 from sdar.sft import expert_demonstrations, gap_report, response_nll, response_text, sft
 from sdar.sft.demos import SEED_STRIDE, demo_stats
 from sdar.sft.fit import masked_nll, shuffled_batches
-from sdar.sft.run import cli_sft, parse_options, validate
+from sdar.sft.run import cli_sft, parse_options, run_sft, validate
 from sdar.skills import household
 from sdar.skills import SKILLS_HEADER as PRIVILEGED_HEADER
 from sdar.train.batch import build_micro_batch
@@ -375,7 +375,7 @@ def test_lora_warm_start_saves_a_plain_model_with_changed_weights(tmp_path):
     from safetensors.torch import load_file
 
     from sdar.models import load_model
-    from sdar.sft.run import SFTOptions, run_sft
+    from sdar.sft.run import SFTOptions
 
     out = tmp_path / "sft"
     run_sft(SFTOptions(model="tiny", out=str(out), episodes=2, lr=1e-2, lora_r=4, gap_episodes=0, max_turns=8,
@@ -568,3 +568,13 @@ def test_sdar_sft_is_a_command(capsys, tmp_path):
 
     assert main(["sft", "--model", "tiny", "--episodes", "-3", "--out", str(tmp_path)]) == 2
     assert "episodes" in capsys.readouterr().err
+
+
+def test_an_unwritable_out_fails_before_any_work(tmp_path):
+    from sdar.cli import main
+
+    taken = tmp_path / "a_file"
+    taken.write_text("not a directory")
+    with pytest.raises(ConfigError, match="--out: cannot write to"):
+        run_sft(parse_options(["--out", str(taken / "warm"), "--model", "no/such/model"]))  # the model is never loaded
+    assert main(["sft", "--out", str(taken), "--episodes", "1"]) == 2

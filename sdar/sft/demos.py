@@ -339,7 +339,8 @@ def thin_moves(demos: list[Demo], share: float, seed: int) -> list[Demo]:
 
 
 def demo_stats(demos: list[Demo]) -> dict:
-    """Counts for the run record: episodes, won episodes, turns, noisy turns, turns with skills, tokens."""
+    """Counts for the run record: episodes, won episodes, turns (the valid turns played: invalid ones, such
+    as --stray's and --repeat-share's, are never kept), noisy turns among them, turns with skills, tokens."""
     episodes = {id(d.task): d.won for d in demos}
     return {
         "episodes": len(episodes),

@@ -182,6 +182,18 @@ def fine_tune(model, tokenizer, trained: list, o: SFTOptions, amp) -> tuple:
     return (model.merge_and_unload() if o.lora_r else model), epochs
 
 
+def writable_dir(path: Path) -> Path:
+    """`path`, created and test-written, so a bad --out fails before the demonstrations and the update."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".sdar-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(f"--out: cannot write to {path} ({err.strerror or err})") from None
+    return path
+
+
 def run_sft(o: SFTOptions) -> dict:
     """Generate demos, fine-tune, save OUT/model and OUT/sft.json; returns the record written."""
     import torch
@@ -191,7 +203,7 @@ def run_sft(o: SFTOptions) -> dict:
     from sdar.sft.fit import gap_report
 
     validate(o)
-    out = Path(o.out)
+    out = writable_dir(Path(o.out))
     spec = env_spec(o)
     common = demo_settings(o, spec)
     timings = {}
@@ -221,7 +233,6 @@ def run_sft(o: SFTOptions) -> dict:
     t0 = time.perf_counter()
     after = held_out_report()
     timings["perf/held_out_seconds"] += time.perf_counter() - t0
-    out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out / "model", safe_serialization=True)
     tokenizer.save_pretrained(out / "model")
     record = {"options": dataclasses.asdict(o), "max_turns": common["max_turns"], "history": common["history"],
