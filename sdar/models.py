@@ -71,7 +71,8 @@ def resolve_model_path(path: str) -> Path:
     local = Path(path).expanduser()
     if not (local / "config.json").is_file():
         raise ModelError(
-            f"--model.path: {path!r} is not a local Hugging Face model directory (no config.json there); "
+            f"--model.path (sdar eval, sdar sft: --model): {path!r} is not a local Hugging Face model directory "
+            "(no config.json there); "
             "use 'bundled', 'tiny', or a directory saved with save_pretrained (nothing is downloaded)"
         )
     return local

@@ -90,7 +90,7 @@ def test_missing_data_names_the_path_and_the_fix(tmp_path, monkeypatch) -> None:
         message = str(info.value)
         assert isinstance(info.value, FileNotFoundError) and "\n" not in message
         assert str(Path(data_dir or tmp_path / "nowhere") / "json_2.1.1" / "train") in message
-        for hint in ("--env.data DIR", "export ALFWORLD_DATA=DIR", "pip install alfworld==0.4.2",
+        for hint in ("--env.data DIR", "sdar sft: --data DIR", "export ALFWORLD_DATA=DIR", "pip install alfworld==0.4.2",
                      "alfworld-download"):
             assert hint in message
 

@@ -63,6 +63,9 @@ def resolve_data_dir(data_dir: str | None = None) -> Path:
     return root.parent if root.name == LAYOUT else root
 
 
+_PASS_DATA = "pass --env.data DIR (sdar eval: --alfworld-data DIR; sdar sft: --data DIR)"
+
+
 def check_data_dir(root: Path, eval_split: str) -> None:
     """Raise `AlfworldDataError` (one line naming the path and the fix) unless both splits hold games."""
     for split in (TRAIN_SPLIT, eval_split):
@@ -72,12 +75,12 @@ def check_data_dir(root: Path, eval_split: str) -> None:
             found = sorted(p.name for p in layout.iterdir() if p.is_dir()) if layout.is_dir() else []
             extra = f" (splits found there: {', '.join(found)})" if found else ""
             raise AlfworldDataError(
-                f"ALFWorld data not found: {split_dir} does not exist{extra}; pass --env.data DIR (sdar eval: --alfworld-data DIR) or "
+                f"ALFWorld data not found: {split_dir} does not exist{extra}; {_PASS_DATA} or "
                 f"export ALFWORLD_DATA=DIR, where DIR holds {LAYOUT}/{TRAIN_SPLIT} and {LAYOUT}/{eval_split} "
                 f"({_FETCH_HINT})")
         if next(split_dir.glob(f"*/*/{GAME_FILE}"), None) is None:
             raise AlfworldDataError(
-                f"ALFWorld data incomplete: no */*/{GAME_FILE} under {split_dir}; pass --env.data DIR (sdar eval: --alfworld-data DIR) or "
+                f"ALFWorld data incomplete: no */*/{GAME_FILE} under {split_dir}; {_PASS_DATA} or "
                 f"export ALFWORLD_DATA=DIR with the {LAYOUT} layout ({_FETCH_HINT})")
 
 
