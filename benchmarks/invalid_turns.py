@@ -35,11 +35,12 @@ def verb(response: str) -> str:
 
 def take_backs(episode: list[dict]) -> int:
     """Valid turns that take out what the episode's own last valid put placed ("take pot 2 from fridge 1"
-    after "put pot 2 in/on fridge 1"): a loop that no invalid turn shows."""
+    after "put pot 2 in/on fridge 1", or ALFWorld's "move pot 2 to fridge 1"): a loop that no invalid turn
+    shows."""
     placed, count = None, 0
     for r in episode:
         words = r["action"].split() if r["valid"] else []
-        if words[:1] == ["put"] and len(words) >= 5:
+        if words[:1] in (["put"], ["move"]) and len(words) >= 5:
             placed = (words[1:3], words[-2:])
         elif words[:1] == ["take"] and placed and (words[1:3], words[-2:]) == placed:
             count, placed = count + 1, None
@@ -87,19 +88,22 @@ def go_to_misses(episode: list[dict]) -> Counter:
     list offers it, and it is the next number of where the agent stands: "drawer 4" at the last of three
     drawers, counting past a kind's last), "number 0" ("drawer 0": counting down past a kind's last, which
     is always number 1), "not in the room" (no admissible list of the episode offers "go to X": another
-    receptacle the model made up), or "offered at other turns" (ALFWorld's list leaves out the receptacles
-    that share the agent's spot: at cabinet 13 it offers "examine cabinet 14" but no "go to cabinet 14")."""
+    receptacle the model made up), "offered at other turns" (ALFWorld's list leaves out the receptacles
+    that share the agent's spot: at cabinet 13 it offers "examine cabinet 14" but no "go to cabinet 14"),
+    or "offered this turn" (the action was, the response's format was not: no thought, two actions)."""
     lists = [re.search(r"admissible actions of the current situation are: \[(.*)\]", r["prompt"]) for r in episode]
-    offered = set().union(*(re.findall(r"'go to ([^']*)'", found.group(1)) for found in lists if found))
+    goes = [set(re.findall(r"'go to ([^']*)'", found.group(1))) if found else set() for found in lists]
+    offered = set().union(*goes)
     misses, here = Counter(), None
-    for r in episode:
+    for r, now in zip(episode, goes):
         if r["valid"]:
             here = r["action"][len("go to "):] if r["action"].startswith("go to ") else here
             continue
         found = re.search(r"<action>\s*go to (.*?)\s*</action>", r["response"], re.IGNORECASE)
         if found:
             target = " ".join(found.group(1).lower().split())
-            misses["where it stands" if target == here else "offered at other turns" if target in offered
+            misses["where it stands" if target == here else "offered this turn" if target in now
+                   else "offered at other turns" if target in offered
                    else "number 0" if target.endswith(" 0")
                    else "one past where it stands" if f"go to {target}" in stray_moves(here, ())  # others: above
                    else "not in the room"] += 1

@@ -220,7 +220,10 @@ def test_invalid_turns_tells_loops_from_first_mistakes():
               "Your admissible actions of the current situation are: ['go to desk 1', 'go to shelf 1'].")
     roam = [{**turn(4, valid, "", action), "prompt": listed} for valid, action in
             [(False, "go to desk 1"), (True, "go to desk 1"), (False, "go to shelf 9"), (False, "go to Desk  1")]]
-    assert module.go_to_misses(roam) == {"offered at other turns": 1, "not in the room": 1, "where it stands": 1}
+    roam.append({**turn(4, False, "", "go to shelf 1"), "prompt": "admissible actions of the current situation "
+                 "are: ['examine shelf 1', 'go to desk 1']."})  # shelf 1 shares desk 1's spot
+    assert module.go_to_misses(roam) == {"offered this turn": 1, "offered at other turns": 1, "not in the room": 1,
+                                         "where it stands": 1}
     counting = [{**turn(6, valid, "", action), "prompt": listed} for valid, action in
                 [(True, "go to shelf 1"), (False, "go to shelf 2"), (False, "go to shelf 1"), (False, "go to desk 2"),
                  (False, "go to shelf 0")]]
@@ -240,6 +243,8 @@ def test_invalid_turns_tells_loops_from_first_mistakes():
             turn(2, True, "", "take pot 3 from fridge 1"), turn(2, True, "", "put pot 2 in/on fridge 1"),
             turn(2, False, "", "take pot 2 from fridge 1"), turn(2, True, "", "take pot 2 from fridge 1")]
     assert module.take_backs(loop) == 2  # not the other pot, not an invalid take
+    moved = [turn(2, True, "", "move pot 2 to fridge 1"), turn(2, True, "", "take pot 2 from fridge 1")]
+    assert module.take_backs(moved) == 1  # ALFWorld places with "move"
     assert "looks: 1, 1 of them right after an invalid turn; invalid turns right after a look: 0" in text
     looping = [turn(5, True, "", "look"), turn(5, False, "", "go to desk 1"), turn(5, True, "", "look"),
                turn(5, False, "", "go to desk 1"), turn(5, False, "", "look"), turn(5, True, "", "go to desk 2")]
