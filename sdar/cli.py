@@ -14,7 +14,7 @@ import os
 import sys
 
 from sdar.algos import EVAL_MODES
-from sdar.config import ConfigError, all_fields, build_config, preset_names
+from sdar.config import ConfigError, RunConfig, all_fields, build_config, preset_names
 
 DEFAULT_PRESET = "cpu"
 SHORTCUTS = {  # flag -> dotted config field
@@ -104,6 +104,9 @@ def eval_arguments(args: list[str]) -> argparse.Namespace:
                         help="past (observation, action) pairs in the prompt; -1: the environment's own "
                              "(a model warm-started with `sdar sft --history N` is evaluated with the same N)")
     parser.add_argument("--thinking", action="store_true", help="ask for <think> before <action>")
+    parser.add_argument("--max-prompt-tokens", type=int, default=RunConfig().rollout.max_prompt_tokens,
+                        help="prompts over this lose their oldest history, as training's do "
+                             "(--rollout.max_prompt_tokens)")
     parser.add_argument("--with-skills", action="store_true", help="show the skills in the prompt")
     parser.add_argument("--algo", choices=tuple(EVAL_MODES), default=None,
                         help="evaluation baselines: vanilla (no skills), skill_prompt (skills in the prompt)")
@@ -129,6 +132,8 @@ def eval_arguments(args: list[str]) -> argparse.Namespace:
         raise UsageError(f"--episodes: must be > 0, got {a.episodes}")
     if a.batch_size <= 0:
         raise UsageError(f"--batch-size: must be > 0, got {a.batch_size}")
+    if a.max_prompt_tokens <= 0:
+        raise UsageError(f"--max-prompt-tokens: must be > 0, got {a.max_prompt_tokens}")
     if a.history < -1:
         raise UsageError(f"--history: must be >= -1 (-1: the environment's own), got {a.history}")
     return a
@@ -138,7 +143,7 @@ def cmd_eval(args: list[str]) -> int:
     a = eval_arguments(args)
     from pathlib import Path
 
-    from sdar.config import RunConfig, env_spec_for
+    from sdar.config import env_spec_for
     from sdar.envs import env_names
     from sdar.envs.workers import WorkerPool, in_workers
     from sdar.evaluate import evaluate, format_table, turn_records
@@ -169,10 +174,11 @@ def cmd_eval(args: list[str]) -> int:
         if pool is not None:
             spec = in_workers(spec, pool=pool)
         summary, _ = evaluate(agent, spec, episodes=a.episodes, max_turns=a.max_turns or spec.max_turns,
-                              history=history, thinking=a.thinking, batch_size=a.batch_size,
+                              history=history, thinking=a.thinking, max_prompt_tokens=a.max_prompt_tokens,
+                              batch_size=a.batch_size,
                               progress=not a.no_progress, on_batch=save if saved else None)
     summary.update({"env": a.env, "policy": a.policy, "with_skills": a.with_skills, "seed": a.seed, "history": history,
-                    "model": a.model if a.policy == "model" else None})
+                    "max_prompt_tokens": a.max_prompt_tokens, "model": a.model if a.policy == "model" else None})
     print(json.dumps(summary) if a.json else format_table(summary))
     return 0
 

@@ -66,9 +66,10 @@ def env_metrics(env: str, trajectories: list[Trajectory], task_types: tuple[str,
 
 
 def evaluate(agent, spec: EnvSpec, *, episodes: int, max_turns: int, history: int, thinking: bool,
-             batch_size: int = 32, progress: bool = False,
+             max_prompt_tokens: int = 1 << 30, batch_size: int = 32, progress: bool = False,
              on_batch: Callable[[int, list[Trajectory]], None] | None = None) -> tuple[dict, list[Trajectory]]:
-    """Play `episodes` held-out tasks, `batch_size` at a time; returns (summary, trajectories).
+    """Play `episodes` held-out tasks, `batch_size` at a time; returns (summary, trajectories). Prompts
+    over `max_prompt_tokens` lose their oldest history, as in training (`run_episodes`).
     `progress`: a bar of finished episodes, with the turn the current batch is on. `on_batch(first,
     trajectories)`, if given, gets each batch as it finishes, with the index of its first episode (so a
     caller can save them before the next batch starts)."""
@@ -83,7 +84,8 @@ def evaluate(agent, spec: EnvSpec, *, episodes: int, max_turns: int, history: in
                 bar.set_postfix(turn=f"{turn + 1}/{max_turns}")  # the turn about to be played
 
             batch = run_episodes(agent, chunk, list(range(start, start + len(chunk))), spec,
-                                 max_turns=max_turns, history=history, thinking=thinking, on_turn=on_turn)
+                                 max_turns=max_turns, history=history, thinking=thinking,
+                                 max_prompt_tokens=max_prompt_tokens, on_turn=on_turn)
             trajectories += batch
             bar.update(len(trajectories) - bar.n)
             if on_batch is not None:

@@ -90,6 +90,15 @@ def test_eval_history_sets_the_pairs_the_prompt_shows(capsys, tmp_path):
     assert shown == {"-1": (2, 2), "4": (4, 4)}
 
 
+def test_eval_cuts_the_history_of_prompts_over_the_budget_as_training_does(capsys, tmp_path):
+    path = tmp_path / "turns.jsonl"
+    code, out, _ = run(capsys, "eval", "--model", "tiny", "--episodes", "1", "--max-turns", "3", "--json",
+                       "--no-progress", "--max-new-tokens", "4", "--history", "4", "--max-prompt-tokens", "50",
+                       "--trajectories", str(path))
+    assert code == 0 and json.loads(out)["max_prompt_tokens"] == 50
+    assert [json.loads(line)["prompt"].count("[Observation ") for line in path.read_text().splitlines()] == [0, 0, 0]
+
+
 def test_eval_refuses_an_unwritable_trajectories_file_before_playing(capsys, tmp_path):
     (tmp_path / "file").write_text("")
     code, out, err = run(capsys, "eval", "--policy", "expert", "--trajectories", str(tmp_path / "file" / "x.jsonl"))
@@ -135,6 +144,7 @@ def test_wilson_interval_is_where_the_score_test_accepts():
     (["train", "--model", "/no/such/dir", "--preset", "tiny"], ["--model.path", "config.json"]),
     (["eval", "--env", "moon", "--policy", "expert"], ["--env", "household"]),
     (["eval", "--policy", "expert", "--history", "-2"], ["--history", ">= -1"]),
+    (["eval", "--policy", "expert", "--max-prompt-tokens", "0"], ["--max-prompt-tokens", "> 0"]),
     (["fly"], ["unknown command", "train"]),
 ])
 def test_bad_input_is_one_clear_line(capsys, argv, words, tmp_path):

@@ -356,7 +356,8 @@ def run_eval(cfg, spec, model, tokenizer, amp, device, step, max_turns, history,
                        generator=torch.Generator(device).manual_seed(cfg.train.seed * 100_003 + step))
     model.eval()
     summary, _ = evaluate(agent, spec, episodes=cfg.train.eval_episodes, max_turns=max_turns,
-                          history=history, thinking=cfg.rollout.thinking)
+                          history=history, thinking=cfg.rollout.thinking,
+                          max_prompt_tokens=cfg.rollout.max_prompt_tokens)
     prefix = "eval/with_skills/" if with_skills else "eval/"
     out = {f"{prefix}success_rate": summary["success_rate"],
            f"{prefix}valid_action_rate": summary["valid_action_rate"]}
