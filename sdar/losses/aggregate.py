@@ -21,6 +21,16 @@ def on_mask(x: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:
     return torch.where(loss_mask != 0, x, 0.0)
 
 
+def check_shapes(name: str, reference: torch.Tensor, **others: torch.Tensor | None) -> None:
+    """ValueError naming the first of `others` that is missing or not shaped like `reference` (broadcasting
+    would silently pair the wrong tokens)."""
+    for other, tensor in others.items():
+        if tensor is None:
+            raise ValueError(f"{other} is missing: pass a tensor shaped like {name} {tuple(reference.shape)}")
+        if tensor.shape != reference.shape:
+            raise ValueError(f"{other} {tuple(tensor.shape)} must have the shape of {name} {tuple(reference.shape)}")
+
+
 def _masked_values(values: torch.Tensor, loss_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(m·z with off-mask entries exactly 0, m as float weights); mask may be bool or float."""
     if values.shape != loss_mask.shape:

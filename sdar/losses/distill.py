@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from sdar.losses.aggregate import aggregate, on_mask, masked_mean
+from sdar.losses.aggregate import aggregate, check_shapes, masked_mean, on_mask
 from sdar.losses.gates import get_gate
 
 
@@ -36,6 +36,8 @@ def gated_distill_loss(
     teacher_gap_mean (mean Δ), negative_gap_ratio (share with Δ < 0), loss; and per-token (B, T)
     gate_tokens, gap_tokens (0 off the mask) so the trainer can split them by turn or by success.
     """
+    check_shapes("student_logprobs", student_logprobs, teacher_logprobs=teacher_logprobs, loss_mask=loss_mask,
+                 **({} if entropy is None else {"entropy": entropy}))
     gate_fn = get_gate(gate)
     student = on_mask(student_logprobs, loss_mask)  # (B, T)
     teacher = on_mask(teacher_logprobs.detach(), loss_mask)  # (B, T)
@@ -72,6 +74,8 @@ def skill_sd_loss(
     loss = Agg[ρ·k3]. ρ is NOT detached: its gradient ρ·k3·∇ls adds to ρ·(1 − e^{−ℓ})·∇ls.
     stats, detached masked means: ratio_mean (ρ), k3_mean, loss.
     """
+    check_shapes("logprobs", logprobs, teacher_logprobs=teacher_logprobs, old_logprobs=old_logprobs,
+                 loss_mask=loss_mask)
     student = on_mask(logprobs, loss_mask)  # (B, T)
     teacher = on_mask(teacher_logprobs.detach(), loss_mask)  # (B, T)
     old = on_mask(old_logprobs.detach(), loss_mask)  # (B, T)

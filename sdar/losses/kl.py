@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import torch
 
+from sdar.losses.aggregate import check_shapes
 from sdar.losses.registry import lookup
 
 # verl clamps log π_ref − log π_θ to [−20, 20] before exp(): keeps exp() finite, so a far-off token
@@ -62,6 +63,7 @@ def kl_penalty(
     clamp=None disables it. Unknown estimator -> ValueError listing KL_ESTIMATORS.
     """
     fn = lookup(KL_ESTIMATORS, estimator, "KL estimator")
+    check_shapes("logprobs", logprobs, ref_logprobs=ref_logprobs)
     log_ratio = ref_logprobs.detach() - logprobs  # (B, T)
     kl = fn(log_ratio)  # (B, T)
     if clamp is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from sdar.losses.aggregate import aggregate, on_mask, masked_max, masked_mean
+from sdar.losses.aggregate import aggregate, check_shapes, masked_max, masked_mean, on_mask
 
 # verl clamps log π_θ − log π_old to [−20, 20] before exp(): inside that range (ratio up to 4.8e8)
 # nothing changes; beyond it exp() could overflow to inf and turn the backward pass into NaN.
@@ -38,8 +38,9 @@ def ppo_clip_loss(
     """
     if dual_clip is not None and dual_clip <= 1.0:
         raise ValueError(f"dual_clip must be > 1 (or None), got {dual_clip}")
-    if advantages.dim() == logprobs.dim() - 1:
+    if advantages.dim() == logprobs.dim() - 1 and advantages.shape == logprobs.shape[:-1]:
         advantages = advantages.unsqueeze(-1).expand_as(logprobs)  # (B, T)
+    check_shapes("logprobs", logprobs, old_logprobs=old_logprobs, advantages=advantages, loss_mask=loss_mask)
     adv = on_mask(advantages.detach(), loss_mask)  # (B, T)
     log_ratio = on_mask(logprobs, loss_mask) - on_mask(old_logprobs.detach(), loss_mask)  # (B, T)
     ratio = torch.exp(log_ratio.clamp(-_LOG_RATIO_LIMIT, _LOG_RATIO_LIMIT))  # (B, T)

@@ -215,3 +215,25 @@ def test_skill_sd_zero_when_teacher_agrees_and_empty_mask():
     loss.backward()
     assert loss.item() == 0.0 and torch.equal(student.grad, torch.zeros(3, 5, dtype=torch.float64))
     assert all(torch.isfinite(v) for v in stats.values())
+
+
+def test_misshaped_or_missing_inputs_are_refused_not_broadcast():
+    """A (T,) teacher row against (B, T) student log-probs would broadcast to the wrong tokens."""
+    from sdar.losses import kl_penalty, ppo_clip_loss, skill_sd_loss
+
+    ls, mask = torch.zeros(2, 3), torch.ones(2, 3)
+    with pytest.raises(ValueError, match=r"teacher_logprobs \(3,\) must have the shape of student_logprobs \(2, 3\)"):
+        gated_distill_loss(ls, torch.zeros(3), mask)
+    with pytest.raises(ValueError, match="teacher_logprobs is missing"):
+        gated_distill_loss(ls, None, mask)
+    with pytest.raises(ValueError, match="entropy"):
+        gated_distill_loss(ls, ls, mask, gate="entropy", entropy=torch.zeros(2, 4))
+    with pytest.raises(ValueError, match="old_logprobs"):
+        skill_sd_loss(ls, ls, torch.zeros(1, 3), mask)
+    with pytest.raises(ValueError, match="old_logprobs"):
+        ppo_clip_loss(ls, torch.zeros(3), torch.zeros(2), mask)
+    with pytest.raises(ValueError, match="advantages"):
+        ppo_clip_loss(ls, ls, torch.zeros(3), mask)
+    with pytest.raises(ValueError, match="ref_logprobs"):
+        kl_penalty(ls, torch.zeros(2, 1))
+    ppo_clip_loss(ls, ls, torch.zeros(2), mask)  # (B,) advantages still broadcast over the tokens
