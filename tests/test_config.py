@@ -35,6 +35,7 @@ def test_round_trip_through_json():
     ({"loss.algo": "grpo", "loss.beta": "3"}, ["--loss.beta", "grpo"]),
     ({"warmstart.kind_change": "true", "rollout.thinking": "false"},
      ["--warmstart.kind_change", "--rollout.thinking true"]),
+    ({"loss.algo": "skill_grpo", "teacher.context": "sibling"}, ["--teacher.context sibling", "skill_grpo"]),
 ])
 def test_bad_values_name_the_field(overrides, words):
     with pytest.raises(ConfigError) as err:

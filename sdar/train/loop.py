@@ -37,7 +37,7 @@ from sdar.losses import get_advantage_estimator, rlsd_lambda
 from sdar.models import apply_lora, autocast_dtype, load_adapter, load_model, pick_device
 from sdar.rollout.collect import ModelAgent, run_episodes
 from sdar.rollout.prompts import get_format
-from sdar.skills import get_provider, skills_by_type
+from sdar.skills import get_provider
 from sdar.teacher import privileged_renderer, teacher_prompt_ids
 from sdar.train.batch import Sample, build_micro_batch, check_loss_mask, plan_micro_batches, samples_from
 from sdar.train.checkpoint import (CheckpointError, Resumed, checkpoint_dirs, load_latest, save_checkpoint,
@@ -349,7 +349,8 @@ def should_eval(cfg: RunConfig, step: int) -> bool:
 def run_eval(cfg, spec, model, tokenizer, amp, device, step, max_turns, history, *,
              with_skills: bool = False) -> dict[str, float]:
     """Held-out evaluation at the eval temperature, with its own random stream; skills only if asked."""
-    render = privileged_renderer(tokenizer, skills_by_type, budget=cfg.teacher.context_tokens) if with_skills else None
+    render = (privileged_renderer(tokenizer, get_provider(cfg.teacher.context), budget=cfg.teacher.context_tokens)
+              if with_skills else None)  # the context the student trained with
     agent = ModelAgent(model, tokenizer, temperature=cfg.train.eval_temperature,
                        stop_strings=get_format(spec.prompt_format).stop_strings,
                        max_new_tokens=cfg.rollout.max_new_tokens, amp_dtype=amp, prompt_messages=render,

@@ -35,6 +35,23 @@ def test_each_algo_runs_on_tiny(tmp_path, name):
         assert record["distill/gate_mean"] == pytest.approx(0.5) and record["distill/beta"] == 0.0
 
 
+def test_skill_grpo_is_evaluated_with_the_skills_it_trained_with(tmp_path, monkeypatch):
+    """The with-skills evaluation shows the student the `--teacher.context` it trained with, not a fixed one."""
+    import sdar.train.loop as loop
+
+    used = []
+    real = loop.privileged_renderer
+
+    def spy(tokenizer, provider, **kw):
+        used.append(provider.__name__)
+        return real(tokenizer, provider, **kw)
+    monkeypatch.setattr(loop, "privileged_renderer", spy)
+    cfg = build_config("tiny", {"loss.algo": "skill_grpo", "teacher.context": "skills_all", "train.steps": "1",
+                                "train.out": str(tmp_path)})
+    train(cfg, progress=False)
+    assert len(used) == 2 and set(used) == {"skills_all"}  # training's student, then the evaluation
+
+
 def fake_batch(seed=0, B=3, n=5):
     g = torch.Generator().manual_seed(seed)
     mask = (torch.rand(B, n, generator=g) > 0.3).float()
