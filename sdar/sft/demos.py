@@ -42,7 +42,10 @@ from sdar.skills import get_provider
 from sdar.teacher import privileged_renderer
 from sdar.types import Task
 
-# Task i of seed s has index s * SEED_STRIDE + i in its split: different seeds draw disjoint task blocks.
+# Task i of seed s has index (s * SEED_STRIDE + i) mod the eval offset (1,000,000) in its split, so seeds 0-9
+# draw disjoint blocks where the split is that large (seed 10 repeats seed 0's tasks). A split with fewer
+# tasks wraps at its size: ALFWorld's 360 train games start seed 1 at game 280 and seed 4 at game 40, inside
+# seed 0's first 60.
 SEED_STRIDE = 100_000
 
 
