@@ -106,6 +106,26 @@ def load_latest(run_dir: Path) -> Resumed:
     return Resumed(step, path / "model", optimizer_state, rng, ema)
 
 
+def start_afresh(run_dir: Path, *, remove: bool = True) -> None:
+    """Before a fresh run (no --resume) in `run_dir`: a finished earlier run's checkpoints are removed (by
+    the rank with `remove`), so that rotation and a later --resume see only the new run's; an unfinished
+    one, which --resume would continue, is refused (CheckpointError) with nothing touched."""
+    earlier = checkpoint_dirs(run_dir)
+    if not earlier:
+        return
+    last = int(_NAME.match(earlier[-1].name).group(1))
+    try:
+        steps = int(json.loads((Path(run_dir) / "config.json").read_text())["train"]["steps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        steps = None
+    if steps is None or last < steps:
+        of = f" of {steps}" if steps else ""
+        raise CheckpointError(f"{run_dir} holds an unfinished run (checkpoints up to step {last}{of}); continue it "
+                              f"with --resume {run_dir}, or start afresh in another --out or after deleting it")
+    for path in earlier if remove else []:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def truncate_jsonl(path: Path, last_step: int) -> None:
     """Keep only the records of steps <= last_step (a resumed run rewrites the steps after it)."""
     if not path.is_file():

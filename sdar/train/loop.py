@@ -40,7 +40,7 @@ from sdar.rollout.prompts import get_format
 from sdar.skills import get_provider
 from sdar.teacher import privileged_renderer, teacher_prompt_ids
 from sdar.train.batch import Sample, build_micro_batch, check_loss_mask, plan_micro_batches, samples_from
-from sdar.train.checkpoint import (CheckpointError, Resumed, checkpoint_dirs, load_latest, save_checkpoint,
+from sdar.train.checkpoint import (CheckpointError, Resumed, load_latest, save_checkpoint, start_afresh,
                                   truncate_jsonl)
 from sdar.train.distributed import Dist
 from sdar.train.records import RunFiles, rollout_metrics, sample_records, split_token_stats
@@ -82,11 +82,10 @@ def train(cfg: RunConfig, *, progress: bool = True, resume: bool = False) -> Pat
     """Run the whole training job (or continue it from its last checkpoint); returns the run directory."""
     out = Path(cfg.train.out)
     resumed = load_latest(out) if resume else None
-    if not resume and (earlier := checkpoint_dirs(out)):  # a fresh run would overwrite its config and logs
-        raise CheckpointError(f"{out} holds an earlier run's checkpoints (up to {earlier[-1].name}); continue it "
-                              f"with --resume {out}, or start afresh in another --out or after deleting it")
     device = pick_device(cfg.model.device)
     dist = Dist.from_env(device, shard=cfg.train.shard)
+    if not resume:
+        start_afresh(out, remove=dist.main)
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(to_json(cfg))

@@ -118,16 +118,29 @@ def test_ema_teacher_survives_resume(tmp_path):
     assert strip(comparable(tmp_path / "a")) == strip(comparable(tmp_path / "b"))  # b evaluated at step 2 too
 
 
-def test_fresh_run_refuses_a_directory_with_checkpoints(finished_run, capsys, tmp_path):
+def test_a_fresh_run_replaces_a_finished_run_and_refuses_an_unfinished_one(finished_run, capsys, tmp_path):
+    """Without --resume: a finished run's checkpoints go (rotation and a later --resume would mix them with
+    the new run's); an unfinished run, which --resume would continue, stops the new one before it writes."""
     import shutil
 
-    run = tmp_path / "copy"
-    shutil.copytree(finished_run, run)
-    before = {name: (run / name).read_text() for name in ("config.json", "metrics.jsonl")}
-    assert main(["train", "--preset", "tiny", "--out", str(run), "--no-progress", "--train.steps", "1"]) == 1
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(finished_run, unfinished)
+    config = json.loads((unfinished / "config.json").read_text())
+    config["train"]["steps"] = 5
+    (unfinished / "config.json").write_text(json.dumps(config))
+    before = {name: (unfinished / name).read_text() for name in ("config.json", "metrics.jsonl")}
+    args = ["train", "--preset", "tiny", "--no-progress", "--train.steps", "1"]
+    assert main(args + ["--out", str(unfinished)]) == 1
     err = capsys.readouterr().err
-    assert "step_000002" in err and f"--resume {run}" in err
-    assert {name: (run / name).read_text() for name in before} == before  # nothing of the earlier run is lost
+    assert "unfinished run (checkpoints up to step 2 of 5)" in err and f"--resume {unfinished}" in err
+    assert {name: (unfinished / name).read_text() for name in before} == before  # nothing of it is lost
+    assert sorted(p.name for p in (unfinished / "checkpoints").iterdir()) == ["step_000001", "step_000002"]
+
+    finished = tmp_path / "finished"
+    shutil.copytree(finished_run, finished)
+    assert main(args + ["--out", str(finished)]) == 0
+    assert sorted(p.name for p in (finished / "checkpoints").iterdir()) == ["step_000001"]
+    assert main(["train", "--resume", str(finished), "--no-progress"]) == 0  # the new run's own step 1: done
 
 
 def test_truncate_jsonl_drops_a_cut_off_last_line_and_names_a_damaged_one(tmp_path):
