@@ -141,17 +141,18 @@ def test_search_answer_and_invalid_actions() -> None:
     assert obs.text == task.goal and obs.admissible_actions == (f"<search>{task.goal}</search>",)
     assert split_action(" <SEARCH> a  b </search>") == ("search", "a b") and split_action("search a") is None
     assert env.step("look around").text.startswith("Invalid action")
-    obs = env.step("<search>Pylon Labs headquarters</search>")
-    assert obs.text.startswith("<information>Doc 1(Title: Pylon Labs) ") and obs.text.endswith("</information>")
+    obs = env.step("<search>The Northern Station novel</search>")
+    assert obs.text.startswith("<information>Doc 1(Title: The Northern Station) ") and obs.text.endswith(
+        "</information>")
     assert obs.text.count("\nDoc ") == 2 and not obs.done
-    assert "<answer>Pylon Labs</answer>" in obs.admissible_actions
+    assert "<answer>The Northern Station</answer>" in obs.admissible_actions
     assert "No passage matches" in env.step("<search>zzzz qqqq</search>").text
-    done = env.step("<answer>the solandor</answer>")
+    done = env.step("<answer>the Chemist!</answer>")
     assert done.done and done.won and done.admissible_actions == ()
     with pytest.raises(RuntimeError):
         env.step("<answer>x</answer>")
     env.reset()
-    assert not env.step("<answer>Tamcrest</answer>").won
+    assert not env.step("<answer>Ansel Montague</answer>").won
 
 
 def test_search_format_parses_one_tagged_action() -> None:

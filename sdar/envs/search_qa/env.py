@@ -64,10 +64,10 @@ class SearchQATasks:
     def question(self, seed: int) -> Question:
         if seed < 0:
             raise ValueError(f"task seeds are >= 0, got {seed}")
-        if self.questions is None:
-            return make_question(seed)
-        train, test = question_files(self.questions)
         is_eval = seed >= self.eval_seed_offset
+        if self.questions is None:
+            return make_question(seed, held_out=is_eval)
+        train, test = question_files(self.questions)
         items = load_questions(test if is_eval else train)
         qa = items[(seed - self.eval_seed_offset if is_eval else seed) % len(items)]
         return Question(qa.question, qa.answers, qa.source, ((qa.question, ""),))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import itertools
 import random
+import zlib
 from dataclasses import dataclass, field
 
 KINDS = ("single_hop", "attribute", "multi_hop", "comparison")
@@ -252,8 +253,24 @@ def _comparison(kb: KnowledgeBase, rng: random.Random) -> Question:
 _MAKERS = {"single_hop": _single_hop, "attribute": _attribute, "multi_hop": _multi_hop, "comparison": _comparison}
 
 
-def make_question(seed: int) -> Question:
-    """The question of a task seed: kinds rotate with the seed, so any run of consecutive seeds is balanced."""
+HELD_OUT = 5  # one question in five, by a hash of what it asks, is kept for evaluation
+
+
+def is_held_out(question: Question) -> bool:
+    """Whether a question belongs to the evaluation set: a stable hash of its kind and sorted evidence
+    chain, so "A or B?" and "B or A?" fall on the same side."""
+    key = repr((question.kind, sorted(question.chain)))
+    return zlib.crc32(key.encode()) % HELD_OUT == 0
+
+
+def make_question(seed: int, *, held_out: bool = False) -> Question:
+    """The question of a task seed: kinds rotate with the seed, so any run of consecutive seeds is balanced.
+    Training seeds draw only questions outside the held-out set and evaluation seeds (`held_out`) only
+    inside it, redrawing until one falls on its side: the knowledge base is small, and without the split
+    most evaluation questions would also be asked in training."""
     kb = knowledge_base()
     kind = KINDS[seed % len(KINDS)]
-    return _MAKERS[kind](kb, random.Random(f"search_qa/{seed}"))
+    for attempt in itertools.count():
+        question = _MAKERS[kind](kb, random.Random(f"search_qa/{seed}" + (f"/{attempt}" if attempt else "")))
+        if is_held_out(question) == held_out:
+            return question
