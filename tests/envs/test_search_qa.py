@@ -243,6 +243,10 @@ def test_search_r1_question_files_load_both_layouts() -> None:
     assert tasks.task_types() == ("hotpotqa", "nq", "triviaqa")
     assert tasks(0).goal == "what is the capital of france" and tasks(1_000_001).task_type == "hotpotqa"
     assert tasks(3).goal == tasks(1).goal  # train seeds wrap around the train file
+    single = SearchQATasks(str(SEARCH_R1 / "test.jsonl"))  # one file: evaluation only
+    assert single(1_000_001).task_type == "hotpotqa"
+    with pytest.raises(QuestionsError, match="train.* and test.*"):
+        single(0)
 
 
 def test_bad_question_files_fail_clearly(tmp_path) -> None:

@@ -105,8 +105,9 @@ def _find(directory: Path, names: tuple[str, ...]) -> Path | None:
 
 
 def question_files(path: str) -> tuple[str, str]:
-    """(train file, eval file): a directory gives its train.* and test.* (or dev/valid), a single file
-    is used for both splits."""
+    """(train file, eval file): a directory gives its train.* and test.* (or dev/valid); a single file, or
+    a directory with only one of them, serves both (for evaluation: `SearchQATasks` refuses to train on
+    it, which would ask the evaluation questions)."""
     where = Path(path)
     if where.is_file():
         return str(where), str(where)

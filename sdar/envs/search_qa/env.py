@@ -15,7 +15,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from sdar.envs.search_qa.data import exact_match, load_questions, question_files
+from sdar.envs.search_qa.data import QuestionsError, exact_match, load_questions, question_files
 from sdar.envs.search_qa.kb import KINDS, Question, builtin_index, make_question
 from sdar.retrieval import (
     DEFAULT_TOPK,
@@ -68,6 +68,9 @@ class SearchQATasks:
         if self.questions is None:
             return make_question(seed, held_out=is_eval)
         train, test = question_files(self.questions)
+        if train == test and not is_eval:
+            raise QuestionsError(f"{self.questions}: one question file for both splits; training on it would ask "
+                                 "the evaluation questions: give a directory with train.* and test.* to train")
         items = load_questions(test if is_eval else train)
         qa = items[(seed - self.eval_seed_offset if is_eval else seed) % len(items)]
         return Question(qa.question, qa.answers, qa.source, ((qa.question, ""),))
