@@ -102,6 +102,8 @@ def test_missing_eval_split_lists_the_splits_found(tmp_path) -> None:
     check_data_dir(tmp_path, "train")
     with pytest.raises(AlfworldDataError, match=r"valid_unseen does not exist \(splits found there: train\)"):
         alfworld_spec(str(tmp_path), eval_split="valid_unseen")
+    with pytest.raises(ValueError, match="is the training split"):  # evaluating on what it trains on
+        alfworld_spec(str(tmp_path), eval_split="train")
 
 
 def test_missing_package_says_how_to_install(monkeypatch) -> None:

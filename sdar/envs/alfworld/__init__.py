@@ -12,6 +12,7 @@ from __future__ import annotations
 from sdar.envs.alfworld.data import (
     ENV_NAME,
     TASK_TYPES,
+    TRAIN_SPLIT,
     AlfworldDataError,
     AlfworldTasks,
     check_data_dir,
@@ -32,6 +33,8 @@ def alfworld_spec(data_dir: str | None = None, eval_split: str = "valid_seen") -
     in-distribution, "valid_unseen" out-of-distribution). Raises `AlfworldDataError` (a
     FileNotFoundError) or `AlfworldNotInstalled` (an ImportError) with the fix in one line.
     """
+    if eval_split == TRAIN_SPLIT:
+        raise ValueError(f"eval split {eval_split!r} is the training split; use valid_seen or valid_unseen")
     root = resolve_data_dir(data_dir)
     check_data_dir(root, eval_split)
     check_installed()
