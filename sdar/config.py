@@ -439,9 +439,10 @@ def _check_used_by_algo(cfg: RunConfig) -> None:
         if getattr(getattr(cfg, part), key) != getattr(getattr(defaults, part), key) and not used(algo):
             users = ", ".join(a.name for a in ALGOS.values() if used(a))
             raise ConfigError(f"--{name} is not used by --loss.algo {algo.name} (used by: {users})")
-    if algo.skills_in_student and cfg.teacher.context == "sibling":  # the student renders before its group exists
-        raise ConfigError("--teacher.context sibling reads the group's other rollouts, which the student's own "
-                          f"prompt cannot show; --loss.algo {algo.name} needs a task-only context")
+    if algo.skills_in_student and cfg.teacher.context in ("sibling", "ground_truth"):
+        raise ConfigError(f"--teacher.context {cfg.teacher.context} is privileged (the group's other rollouts, the "
+                          f"task's solution) and never goes into the student's own prompt, as --loss.algo "
+                          f"{algo.name} puts it; use a skills context")
 
 
 def to_json(cfg: RunConfig) -> str:

@@ -36,6 +36,7 @@ def test_round_trip_through_json():
     ({"warmstart.kind_change": "true", "rollout.thinking": "false"},
      ["--warmstart.kind_change", "--rollout.thinking true"]),
     ({"loss.algo": "skill_grpo", "teacher.context": "sibling"}, ["--teacher.context sibling", "skill_grpo"]),
+    ({"loss.algo": "skill_grpo", "teacher.context": "ground_truth"}, ["--teacher.context ground_truth", "privileged"]),
 ])
 def test_bad_values_name_the_field(overrides, words):
     with pytest.raises(ConfigError) as err:
