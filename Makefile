@@ -1,4 +1,4 @@
-# Two entry points for a fresh machine (Python 3.10+ with venv):
+# Two entry points for a fresh machine (Python 3.11+ with venv):
 #   make run    install into .venv, then train SDAR on the built-in household env with the bundled model
 #   make test   install into .venv (with test extras and ALFWorld), then run the test suite offline
 VENV ?= .venv

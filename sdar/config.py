@@ -1,6 +1,6 @@
 """Run configuration: frozen dataclasses, one per part, composed into `RunConfig`; presets; overrides.
 
-Every field has a one-line docstring (the string under it); `sdar train --help-config` prints them.
+Every field has a one-line docstring (the string under it); `sdar options` prints them.
 Presets are small TOML files of dotted overrides in `sdar/presets/`. Command-line overrides use the same
 dotted names (`--loss.beta 5`). `validate` rejects invalid values and combinations at parse time, naming
 the fields. This module knows nothing about models, environments or tensors.
