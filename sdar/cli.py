@@ -128,12 +128,12 @@ def eval_arguments(args: list[str]) -> argparse.Namespace:
         if a.with_skills and not EVAL_MODES[a.algo]:
             raise UsageError("--with-skills contradicts --algo vanilla (which never shows skills)")
         a.with_skills = EVAL_MODES[a.algo]
-    if a.episodes <= 0:
-        raise UsageError(f"--episodes: must be > 0, got {a.episodes}")
-    if a.batch_size <= 0:
-        raise UsageError(f"--batch-size: must be > 0, got {a.batch_size}")
-    if a.max_prompt_tokens <= 0:
-        raise UsageError(f"--max-prompt-tokens: must be > 0, got {a.max_prompt_tokens}")
+    for flag, value, low in (("--episodes", a.episodes, 1), ("--batch-size", a.batch_size, 1),
+                             ("--max-prompt-tokens", a.max_prompt_tokens, 1), ("--max-new-tokens", a.max_new_tokens, 1),
+                             ("--max-turns", a.max_turns, 0), ("--workers", a.workers, 0),
+                             ("--temperature", a.temperature, 0)):
+        if not value >= low:  # NaN too
+            raise UsageError(f"{flag}: must be {'> 0' if low else '>= 0'}, got {value}")
     if a.history < -1:
         raise UsageError(f"--history: must be >= -1 (-1: the environment's own), got {a.history}")
     return a

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
+import math
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -324,12 +325,14 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"--{name}: {value!r} is not one of {', '.join(allowed)}")
 
 
-def _positive(cfg: RunConfig, names: list[str], *, allow_zero: bool = False) -> None:
+def _positive(cfg: RunConfig, names: list[str], *, allow_zero: bool = False, at_most: float = math.inf) -> None:
     for name in names:
         part, key = name.split(".")
         value = getattr(getattr(cfg, part), key)
-        if value < 0 or (value == 0 and not allow_zero):
-            raise ConfigError(f"--{name}: must be {'>= 0' if allow_zero else '> 0'}, got {value}")
+        if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero) or value > at_most:
+            low = ">= 0" if allow_zero else "> 0"
+            raise ConfigError(f"--{name}: must be {low if at_most == math.inf else f'in [0, {at_most:g}]'}, "
+                              f"got {value}")
 
 
 def env_spec_for(cfg: RunConfig):
@@ -369,10 +372,12 @@ def validate(cfg: RunConfig) -> None:
                     "loss.skill_sd_coef", "loss.rlsd_lambda", "loss.rlsd_decay_steps", "train.save_every",
                     "train.warn_ratio_max", "train.warn_kl", "env.workers"], allow_zero=True)
     _positive(cfg, ["env.timeout", "lora.alpha", "warmstart.epochs", "warmstart.lr"])
-    _positive(cfg, ["warmstart.episodes", "warmstart.noise", "warmstart.skills_share", "warmstart.move_share",
-                    "warmstart.repeat_share", "warmstart.tempt", "warmstart.stray", "warmstart.train_layers"],
-              allow_zero=True)
+    _positive(cfg, ["warmstart.episodes", "warmstart.train_layers"], allow_zero=True)
+    _positive(cfg, ["warmstart.noise", "warmstart.skills_share", "warmstart.move_share", "warmstart.repeat_share",
+                    "warmstart.tempt", "warmstart.stray"], allow_zero=True, at_most=1)
     _positive(cfg, ["lora.r", "lora.dropout"], allow_zero=True)
+    if cfg.env.history < -1:
+        raise ConfigError(f"--env.history: must be >= -1 (-1: the environment's own), got {cfg.env.history}")
     if cfg.warmstart.kind_change and not cfg.rollout.thinking:
         raise ConfigError("--warmstart.kind_change adds to the demonstrations' thoughts: it needs "
                           "--rollout.thinking true")

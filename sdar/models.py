@@ -40,9 +40,12 @@ def pick_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return torch.device(device)
+        picked = torch.device(device)
     except RuntimeError as err:
         raise ModelError(f"--model.device: {err}") from None
+    if picked.type == "cuda" and not torch.cuda.is_available():
+        raise ModelError(f"--model.device {device}: this torch sees no CUDA GPU; use cpu or auto")
+    return picked
 
 
 def cpu_has_bf16() -> bool:

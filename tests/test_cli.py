@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 from sdar.cli import main
 
@@ -145,6 +146,14 @@ def test_wilson_interval_is_where_the_score_test_accepts():
     (["eval", "--env", "moon", "--policy", "expert"], ["--env", "household"]),
     (["eval", "--policy", "expert", "--history", "-2"], ["--history", ">= -1"]),
     (["eval", "--policy", "expert", "--max-prompt-tokens", "0"], ["--max-prompt-tokens", "> 0"]),
+    (["eval", "--policy", "expert", "--max-turns", "-3"], ["--max-turns", ">= 0"]),
+    (["eval", "--policy", "expert", "--temperature", "-1"], ["--temperature", ">= 0"]),
+    (["eval", "--policy", "expert", "--max-new-tokens", "0"], ["--max-new-tokens", "> 0"]),
+    (["eval", "--policy", "expert", "--workers", "-2"], ["--workers", ">= 0"]),
+    pytest.param(["eval", "--model", "tiny", "--device", "cuda:0"], ["--model.device cuda:0", "no CUDA GPU"],
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")),
+    (["train", "--preset", "tiny", "--warmstart.noise", "1.5", "--warmstart.episodes", "2"],
+     ["--warmstart.noise", "in [0, 1]"]),
     (["fly"], ["unknown command", "train"]),
 ])
 def test_bad_input_is_one_clear_line(capsys, argv, words, tmp_path):

@@ -36,6 +36,11 @@ def test_round_trip_through_json():
     ({"warmstart.kind_change": "true", "rollout.thinking": "false"},
      ["--warmstart.kind_change", "--rollout.thinking true"]),
     ({"loss.algo": "skill_grpo", "teacher.context": "sibling"}, ["--teacher.context sibling", "skill_grpo"]),
+    ({"warmstart.noise": "1.5"}, ["--warmstart.noise", "in [0, 1]"]),
+    ({"warmstart.tempt": "-0.1"}, ["--warmstart.tempt", "in [0, 1]"]),
+    ({"loss.beta": "nan"}, ["--loss.beta", "nan"]),
+    ({"optim.lr": "inf"}, ["--optim.lr", "inf"]),
+    ({"env.history": "-5"}, ["--env.history", ">= -1"]),
     ({"loss.algo": "skill_grpo", "teacher.context": "ground_truth"}, ["--teacher.context ground_truth", "privileged"]),
 ])
 def test_bad_values_name_the_field(overrides, words):
