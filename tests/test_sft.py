@@ -553,7 +553,8 @@ def test_train_chains_a_warm_start_and_records_it(tmp_path):
                  "--warmstart.look_after_invalid", "true", "--warmstart.kind_change", "true",
                  "--rollout.thinking", "true"]) == 0
     saved = json.loads((run / "config.json").read_text())
-    assert saved["model"]["path"] == str(run / "warmstart" / "model") and saved["warmstart"]["episodes"] == 4
+    assert saved["model"]["path"] == str((run / "warmstart" / "model").resolve())  # absolute: resume from anywhere
+    assert saved["warmstart"]["episodes"] == 4
     record = json.loads((run / "warmstart" / "sft.json").read_text())
     assert record["demos"]["episodes"] == 4
     assert record["options"]["move_share"] == 0.5 and record["options"]["train_layers"] == 1

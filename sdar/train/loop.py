@@ -30,7 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from sdar.algos import get_algo
-from sdar.config import RunConfig, env_spec_for, to_json
+from sdar.config import ConfigError, RunConfig, env_spec_for, to_json
 from sdar.envs.workers import WorkerPool, in_workers
 from sdar.evaluate import evaluate
 from sdar.losses import get_advantage_estimator, rlsd_lambda
@@ -241,15 +241,16 @@ def warm_start(cfg: RunConfig, out: Path, dist: Dist) -> RunConfig:
     from sdar.sft.run import options_for_run, run_sft
 
     if dist.world > 1:
-        raise ValueError("--warmstart.episodes runs in one process: run `sdar sft` first, then train with "
-                         "--model DIR/model under torchrun")
+        raise ConfigError("--warmstart.episodes runs in one process: run `sdar sft` first, then train with "
+                          "--model DIR/model under torchrun")
     w = cfg.warmstart
     run_sft(options_for_run(cfg, str(out / "warmstart"), episodes=w.episodes, epochs=w.epochs, lr=w.lr,
                             noise=w.noise, repeat_share=w.repeat_share, tempt=w.tempt, stray=w.stray,
                             look_after_invalid=w.look_after_invalid, kind_change=w.kind_change,
                             skills_share=w.skills_share, move_share=w.move_share, train_layers=w.train_layers,
                             detach_prompt=w.detach_prompt))
-    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, path=str(out / "warmstart" / "model")))
+    warm = (out / "warmstart" / "model").resolve()  # absolute: --resume and export work from any directory
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, path=str(warm)))
     (out / "config.json").write_text(to_json(cfg))
     return cfg
 
