@@ -72,6 +72,9 @@ def resolve_model_path(path: str) -> Path:
     if path == "tiny":
         return _tiny_path()
     local = Path(path).expanduser()
+    if is_adapter_dir(local) and not (local / "config.json").is_file():
+        raise ModelError(f"{path!r} is a LoRA adapter, not a whole model: merge it into its base first with "
+                         "`sdar export RUN_DIR --out DIR` and load DIR")
     if not (local / "config.json").is_file():
         raise ModelError(
             f"--model.path (sdar eval, sdar sft: --model): {path!r} is not a local Hugging Face model directory "

@@ -136,6 +136,13 @@ def test_wilson_interval_is_where_the_score_test_accepts():
     assert wilson_interval(0, 0) == (0.0, 1.0)
 
 
+def test_a_lora_adapter_given_as_a_model_says_to_export_it(capsys, tmp_path):
+    (tmp_path / "final").mkdir()
+    (tmp_path / "final" / "adapter_config.json").write_text("{}")
+    code, _, err = run(capsys, "eval", "--model", str(tmp_path / "final"), "--episodes", "1")
+    assert code == 2 and "is a LoRA adapter" in err and "sdar export" in err
+
+
 @pytest.mark.parametrize("argv, words", [
     (["train", "--loss.beta", "x"], ["--loss.beta", "expected float"]),
     (["train", "--bogus", "1"], ["unknown option --bogus", "--algo"]),

@@ -210,6 +210,8 @@ def cli_plot(args: list[str]) -> int:
         paths = plot_runs(a.run_dirs, out, smooth=a.smooth)
     except (RunError, ImportError) as err:
         raise UsageError(str(err)) from None
+    except OSError as err:
+        raise UsageError(f"--out: cannot write plots to {out} ({err.strerror or err})") from None
     if not paths:
         raise UsageError(f"nothing to plot: {', '.join(a.run_dirs)} hold no metrics yet")
     print(f"{len(paths)} plots written to {out}: {', '.join(p.name for p in paths)}")

@@ -86,6 +86,10 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
         cli_plot([str(write_run(tmp_path / "empty"))])
     with pytest.raises(UsageError, match="--smooth"):
         cli_plot([str(tmp_path), "--smooth", "1.5"])
+    (tmp_path / "a_file").write_text("")
+    run = write_run(tmp_path / "full", metrics=metric_rows(3))
+    with pytest.raises(UsageError, match="--out: cannot write plots to"):
+        cli_plot([str(run), "--out", str(tmp_path / "a_file" / "plots")])
 
 
 def test_without_matplotlib_the_message_says_what_to_install(tmp_path, monkeypatch):
