@@ -1,9 +1,11 @@
-"""Environments in worker processes: a hung or crashing environment costs one episode, not the run.
+"""Environments in worker processes: a hung or crashing environment costs its episode (with a pool,
+the episodes its worker hosts), not the run.
 
 `ProcessEnv(factory, task)` is an `Env` whose `factory(task)` lives in another process; every call has a
 timeout, and a call that exceeds it, or a worker that dies, raises `EnvFault` after the worker is killed.
 By default each ProcessEnv has its own worker; a `WorkerPool` instead hosts many environments in a fixed
-number of workers (calls to envs of one worker take turns), which bounds memory and start-up cost.
+number of workers (calls to envs of one worker take turns), which bounds memory and start-up cost; a
+worker killed for one env's hang or crash fails every env it hosts (the pool starts a fresh worker).
 `in_workers(spec)` wraps an EnvSpec so that its environments are ProcessEnvs.
 
 Workers are fresh interpreters (`python -c`, like multiprocessing's "spawn" but without re-importing the
