@@ -197,6 +197,8 @@ class WarmstartConfig:
     """Demonstrator episodes for a supervised warm start before RL (`sdar sft`, chained); 0: no warm start."""
     epochs: int = 1
     """Warm-start epochs over the demonstrations."""
+    max_turns: int = 0
+    """Turn limit of the demonstrations; 0: the environment's own (not --env.max_turns, which may cut them short)."""
     lr: float = 1e-4
     """Warm-start learning rate."""
     noise: float = 0.1
@@ -372,7 +374,7 @@ def validate(cfg: RunConfig) -> None:
                     "loss.skill_sd_coef", "loss.rlsd_lambda", "loss.rlsd_decay_steps", "train.save_every",
                     "train.warn_ratio_max", "train.warn_kl", "env.workers"], allow_zero=True)
     _positive(cfg, ["env.timeout", "lora.alpha", "warmstart.epochs", "warmstart.lr"])
-    _positive(cfg, ["warmstart.episodes", "warmstart.train_layers"], allow_zero=True)
+    _positive(cfg, ["warmstart.episodes", "warmstart.train_layers", "warmstart.max_turns"], allow_zero=True)
     _positive(cfg, ["warmstart.noise", "warmstart.skills_share", "warmstart.move_share", "warmstart.repeat_share",
                     "warmstart.tempt", "warmstart.stray"], allow_zero=True, at_most=1)
     _positive(cfg, ["lora.r", "lora.dropout"], allow_zero=True)

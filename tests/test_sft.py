@@ -539,6 +539,7 @@ def test_options_for_a_run_copy_its_protocol():
     o = options_for_run(cfg, "x", episodes=5)
     assert (o.model, o.thinking, o.history, o.context_tokens, o.micro_batch_tokens, o.precision, o.episodes) == \
         ("tiny", True, 3, 64, 1024, "fp32", 5)
+    assert o.max_turns == 0 and cfg.env.max_turns == 3  # the environment's own: the run's may cut demos short
     validate(o)
 
 
@@ -551,12 +552,13 @@ def test_train_chains_a_warm_start_and_records_it(tmp_path):
                  "--warmstart.train_layers", "1", "--warmstart.repeat_share", "0.5", "--warmstart.tempt", "0.2",
                  "--warmstart.stray", "0.3", "--warmstart.detach_prompt", "true",
                  "--warmstart.look_after_invalid", "true", "--warmstart.kind_change", "true",
+                 "--warmstart.max_turns", "5",
                  "--rollout.thinking", "true"]) == 0
     saved = json.loads((run / "config.json").read_text())
     assert saved["model"]["path"] == str((run / "warmstart" / "model").resolve())  # absolute: resume from anywhere
     assert saved["warmstart"]["episodes"] == 4
     record = json.loads((run / "warmstart" / "sft.json").read_text())
-    assert record["demos"]["episodes"] == 4
+    assert record["demos"]["episodes"] == 4 and record["max_turns"] == 5
     assert record["options"]["move_share"] == 0.5 and record["options"]["train_layers"] == 1
     assert record["options"]["repeat_share"] == 0.5 and record["options"]["tempt"] == 0.2
     assert record["options"]["stray"] == 0.3 and record["options"]["detach_prompt"] is True

@@ -247,11 +247,13 @@ def run_sft(o: SFTOptions) -> dict:
 
 
 def options_for_run(cfg, out: str, **sft) -> SFTOptions:
-    """SFT options with a training run's protocol (env, model, thinking, history, turn limit, prompt and
-    privileged budgets, seed, forward micro-batch, device, precision), so a warm start chained before RL
-    teaches exactly its format within its memory; `sft` sets the rest (episodes, epochs, lr, noise, ...)."""
+    """SFT options with a training run's protocol (env, model, thinking, history, prompt and privileged
+    budgets, seed, forward micro-batch, device, precision), so a warm start chained before RL teaches
+    exactly its format within its memory; `sft` sets the rest (episodes, epochs, lr, noise, turn limit,
+    ...). The run's turn limit is not copied: a short one (the cpu preset's 4) would cut every
+    demonstration before its goal."""
     return SFTOptions(env=cfg.env.name, data=cfg.env.data, model=cfg.model.path, out=out,
-                      thinking=cfg.rollout.thinking, seed=cfg.train.seed, max_turns=cfg.env.max_turns,
+                      thinking=cfg.rollout.thinking, seed=cfg.train.seed,
                       history=cfg.env.history, max_prompt_tokens=cfg.rollout.max_prompt_tokens,
                       context=cfg.teacher.context, context_tokens=cfg.teacher.context_tokens,
                       micro_batch_tokens=cfg.optim.micro_batch_tokens, device=cfg.model.device,
