@@ -136,6 +136,9 @@ def build_index(corpus: str | None, index_dir: str | None):
     from sdar.retrieval import DOCS_FILE, BM25Index
 
     if index_dir and (Path(index_dir) / DOCS_FILE).is_file():
+        if corpus:  # the saved index wins; say so, since the corpus may have changed since it was built
+            print(f"sdar serve-retriever: serving the index saved in {index_dir}; --corpus {corpus} is not read "
+                  "(delete that directory to rebuild from it)", file=sys.stderr)
         return BM25Index.load(index_dir)
     if corpus:
         index = BM25Index.from_jsonl(corpus)

@@ -207,3 +207,12 @@ def test_top_k_breaks_ties_by_index_like_a_naive_sort():
         k = int(rng.integers(0, len(scores) + 2))
         naive = sorted(range(len(scores)), key=lambda i: (-scores[i], i))[:k]
         assert top_k(scores, k) == naive
+
+
+def test_a_saved_index_is_served_and_a_corpus_beside_it_is_named_as_unread(tmp_path, capsys) -> None:
+    from sdar.serve import build_index
+
+    first = build_index(str(CORPUS), str(tmp_path / "index"))
+    assert capsys.readouterr().err == ""
+    again = build_index(str(CORPUS), str(tmp_path / "index"))
+    assert len(again) == len(first) and "is not read" in capsys.readouterr().err
