@@ -144,11 +144,35 @@ def test_teacher_modes_run(tmp_path, mode):
     assert math.isfinite(record["distill/teacher_gap_mean"])
 
 
-def test_filter_groups_and_rloo_run(tmp_path):
-    cfg = build_config("tiny", {"loss.filter_groups": "true", "loss.adv_estimator": "rloo", "train.steps": "1",
+def test_drop_constant_groups_keeps_only_groups_with_a_reward_spread():
+    from types import SimpleNamespace
+
+    from sdar.train.loop import drop_constant_groups
+
+    group_ids = torch.tensor([0, 0, 1, 1, 2])
+    samples = [SimpleNamespace(group_id=int(g), k=k) for k, g in enumerate(group_ids)]
+    kept, rewards, groups = drop_constant_groups(samples, torch.tensor([1.0, 1.0, 0.0, 1.0, 5.0]), group_ids)
+    assert [s.k for s in kept] == [2, 3] and rewards.tolist() == [0.0, 1.0] and groups.tolist() == [1, 1]
+
+
+def test_filter_groups_and_rloo_run(tmp_path, monkeypatch):
+    """Both switches reach the loop: RLOO computes the advantages, on the groups the filter kept."""
+    from sdar.train import loop
+
+    seen = []
+    real = loop.get_advantage_estimator
+
+    def spy(name):
+        estimator = real(name)
+        return lambda rewards, group_ids: seen.append((name, rewards.clone(), group_ids.clone())) or estimator(
+            rewards, group_ids)
+    monkeypatch.setattr(loop, "get_advantage_estimator", spy)
+    cfg = build_config("tiny", {"loss.filter_groups": "true", "loss.adv_estimator": "rloo", "train.steps": "2",
                                 "train.out": str(tmp_path)})
-    record = json.loads((train(cfg, progress=False) / "metrics.jsonl").read_text().splitlines()[0])
-    assert record["rollout/samples"] >= 0
+    train(cfg, progress=False)
+    assert seen and all(name == "rloo" for name, _, _ in seen)
+    for _, rewards, group_ids in seen:  # every group left has a reward spread
+        assert all(rewards[group_ids == g].unique().numel() > 1 for g in group_ids.unique())
 
 
 def test_ema_teacher_moves_but_the_kl_reference_does_not(tmp_path, monkeypatch):
