@@ -58,8 +58,12 @@ def test_budget_cuts_only_the_privileged_block(real_tokenizer):
     long_skills = SKILLS * 50
     cut = fit_to_budget(tok, long_skills, 20)
     assert len(tok(cut, add_special_tokens=False)["input_ids"]) <= 21
-    teacher = tok.decode(teacher_prompt_ids(tok, MESSAGE, long_skills, budget=20))
+    ids = teacher_prompt_ids(tok, MESSAGE, long_skills, budget=20)
+    teacher = tok.decode(ids)
     assert MESSAGE in teacher  # the task, observation and actions are intact
+    assert long_skills not in teacher and cut in teacher  # the block is cut to its budget, not dropped
+    whole = teacher_prompt_ids(tok, MESSAGE, long_skills, budget=10_000)
+    assert len(ids) <= len(teacher_prompt_ids(tok, MESSAGE, "", budget=20)) + 21 + 10 < len(whole)
 
 
 def test_teacher_and_student_windows_align_on_real_tokenizer(real_tokenizer):
@@ -173,12 +177,15 @@ def test_score_teacher_shares_prefixes_and_gives_the_whole_rows_numbers(tiny):
         response = tok(f"<action>go to fridge {k}</action>", add_special_tokens=False)["input_ids"][: 3 + k]
         samples.append(Sample(task, message, encode_chat(tok, student_messages(message)), response, 0.0, k // 4, k,
                               k // 4, False, teacher_prompt_ids(tok, message, SKILLS * 3, budget=512)))
-    runs = []
+    runs, forwarded = [], []
     for share in (False, True):
         mbs = [build_micro_batch(samples, rows, tok.pad_token_id, "cpu") for rows in plan_micro_batches(samples, 600)]
-        score_teacher(model, mbs, amp_dtype=None, share_prefix=share, token_budget=300)
+        counting = CountingModel(model)
+        score_teacher(counting, mbs, amp_dtype=None, share_prefix=share, token_budget=300)
         runs.append(mbs)
+        forwarded.append(counting.tokens)
     assert len(runs[0]) > 1  # rows of one prefix group sit in different micro-batches
+    assert forwarded[1] < forwarded[0]  # the shared blocks were forwarded once
     for whole, shared in zip(*runs):
         assert whole.rows == shared.rows
         torch.testing.assert_close(shared.extras["teacher_logprobs"], whole.extras["teacher_logprobs"],
