@@ -174,16 +174,14 @@ def test_bad_input_is_one_clear_line(capsys, argv, words, tmp_path):
         assert word in line
 
 
-@pytest.mark.parametrize("algo, shows", [("skill_prompt", True), ("vanilla", False), (None, False)])
-def test_only_skill_evaluations_show_skills(algo, shows):
-    import argparse
-
-    from sdar.cli import make_eval_agent
+@pytest.mark.parametrize("flags, shows", [(["--algo", "skill_prompt"], True), (["--with-skills"], True),
+                                          (["--algo", "vanilla"], False), ([], False)])
+def test_only_skill_evaluations_show_skills(flags, shows):
+    """`sdar eval`'s flags, through the CLI's parsing, to the prompt the model is given."""
+    from sdar.cli import eval_arguments, make_eval_agent
     from sdar.envs import get_env_spec
 
-    args = argparse.Namespace(policy="model", model="tiny", device="cpu", seed=0, temperature=0.4,
-                              max_new_tokens=4, with_skills=(algo == "skill_prompt"))
-    agent = make_eval_agent(args)
+    agent = make_eval_agent(eval_arguments(["--model", "tiny", "--device", "cpu", *flags]))
     task = get_env_spec("household").make_task(2)
     prompt = agent.tokenizer.decode(agent.encode("Your task is to: x", task))
     assert ("Skills that help with this task" in prompt) == shows
