@@ -1,5 +1,6 @@
 """Every `--algo` on the same loop: a short tiny run of each, and the loss-level equivalences between them."""
 
+import dataclasses
 import json
 import math
 
@@ -75,12 +76,14 @@ def loss_and_grad(name, mb, logprobs, entropy, scalars, **loss_overrides):
 
 
 def test_grpo_opsd_is_sdar_with_beta_zero():
+    """Each algo with the step scalars its own config gives: grpo_opsd is sdar at β = 0, not at sdar's β."""
     mb, lp, ent = fake_batch()
-    a = loss_and_grad("grpo_opsd", mb, lp, ent, StepScalars(beta=0.0, distill_coef=0.01, rlsd_lambda=0.0))
-    b = loss_and_grad("sdar", mb, lp, ent, StepScalars(beta=0.0, distill_coef=0.01, rlsd_lambda=0.0))
-    torch.testing.assert_close(a, b)
-    cfg = build_config("tiny", {"loss.algo": "grpo_opsd"})
-    assert step_scalars(cfg, 1).beta == 0.0
+    scalars = {name: step_scalars(build_config("tiny", {"loss.algo": name}), 1) for name in ("grpo_opsd", "sdar")}
+    assert scalars["grpo_opsd"].beta == 0.0 and scalars["sdar"].beta == 5.0
+    naive = loss_and_grad("grpo_opsd", mb, lp, ent, scalars["grpo_opsd"])
+    at_zero = loss_and_grad("sdar", mb, lp, ent, dataclasses.replace(scalars["sdar"], beta=0.0))
+    torch.testing.assert_close(naive, at_zero)
+    assert not torch.allclose(naive[1], loss_and_grad("sdar", mb, lp, ent, scalars["sdar"])[1])
 
 
 def test_opsd_has_no_policy_gradient_term():
