@@ -41,4 +41,6 @@ def test_sampling_is_seeded(tiny):
     prompt = [tok("look")["input_ids"]] * 3
     a = sample(model, tok, prompt, max_new_tokens=5, temperature=1.0, generator=torch.Generator().manual_seed(1))
     b = sample(model, tok, prompt, max_new_tokens=5, temperature=1.0, generator=torch.Generator().manual_seed(1))
-    assert a == b
+    c = sample(model, tok, prompt, max_new_tokens=5, temperature=1.0, generator=torch.Generator().manual_seed(2))
+    assert a == b and c != a  # the seed decides, and it does sample: not greedy
+    assert len({tuple(row) for row in a + c}) > 1  # the same prompt gives different rows
