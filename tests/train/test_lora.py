@@ -30,6 +30,22 @@ def test_lora_run_resume_and_export(tmp_path):
         assert not torch.allclose(merged(ids).logits, base(ids).logits)  # the adapter learned something
 
 
+def test_lora_trains_only_the_adapter_and_scores_the_reference_with_it_off(tmp_path, monkeypatch):
+    from sdar.train import loop
+
+    calls = []
+    real = loop.adapter_off
+
+    def spy(model, off):
+        trainable = [name for name, p in model.named_parameters() if p.requires_grad]
+        calls.append((off, bool(trainable) and all("lora_" in name for name in trainable)))
+        return real(model, off)
+    monkeypatch.setattr(loop, "adapter_off", spy)
+    assert main(["train", "--preset", "tiny", "--no-progress", "--lora.r", "4", "--train.steps", "1",
+                 "--out", str(tmp_path)]) == 0
+    assert (True, True) in calls and all(only_lora for _, only_lora in calls)
+
+
 def test_lora_with_ema_teacher_is_refused(capsys, tmp_path):
     assert main(["train", "--preset", "tiny", "--lora.r", "4", "--teacher.mode", "ema", "--out", str(tmp_path)]) == 2
     assert "ema" in capsys.readouterr().err
