@@ -309,6 +309,18 @@ def test_gap_report_scores_the_same_tokens_with_and_without_skills(tiny):
     assert report["demos"] == len(plain) and report["tokens"] == sum(len(d.response_ids) for d in plain)
     assert report["gap_mean"] == pytest.approx(report["teacher_logprob_mean"] - report["student_logprob_mean"], abs=1e-4)
     assert -response_nll(model, tok, plain) == pytest.approx(report["student_logprob_mean"], rel=1e-4)
+    from sdar.skills import skills_by_type
+    from sdar.teacher import teacher_prompt_ids
+
+    total = 0.0  # naive teacher: each response scored whole under its task's skills block, inside the user turn
+    for d in plain:
+        prompt = teacher_prompt_ids(tok, d.user_message, skills_by_type(d.task), budget=512)
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([prompt + d.response_ids])).logits[0].float()
+        logprobs = torch.log_softmax(logits[len(prompt) - 1:-1], -1)
+        total += float(logprobs.gather(-1, torch.tensor(d.response_ids)[:, None]).sum())
+    assert report["teacher_logprob_mean"] == pytest.approx(total / report["tokens"], rel=1e-4)
+    assert abs(report["teacher_logprob_mean"] - report["student_logprob_mean"]) > 1e-3  # the skills were there
 
 
 def test_greedy_match_is_the_share_of_demos_greedy_decoding_reproduces(tiny):
