@@ -54,10 +54,12 @@ class MicroBatch:
 
 
 def samples_from(trajectories: list[Trajectory]) -> list[Sample]:
-    """Every turn with a non-empty response becomes a sample carrying its own reward."""
+    """Every turn with a non-empty response becomes a sample carrying its own reward; an episode the
+    environment failed (a crash or a hang: `traj.failed`) gives none, since its zero return would read
+    as the policy's failure in its group's advantages."""
     out = []
     for k, traj in enumerate(trajectories):
-        for turn in traj.turns:
+        for turn in traj.turns if traj.failed is None else ():
             if turn.response_ids:
                 out.append(Sample(traj.task, turn.prompt, turn.prompt_ids, turn.response_ids, turn.reward,
                                   traj.group_id, turn.turn_index, k, traj.won))

@@ -74,6 +74,18 @@ def test_an_env_that_raises_ends_only_its_episode():
     assert not trajs[1].won and "engine crashed" in trajs[1].failed and len(trajs[1].turns) == 2
 
 
+def test_a_failed_episode_gives_no_training_sample():
+    """Its zero return is the environment's doing, not the policy's: it must not enter the group's advantages."""
+    from sdar.train.batch import samples_from
+    from sdar.types import Trajectory, Turn
+
+    def episode(failed):
+        turn = Turn(0, "p", [1, 2], [3, 4], "<action>look</action>", "look", True, "ok")
+        return Trajectory(Task("flaky", 0, "t", "g"), 0, [turn, turn], failed=failed)
+    samples = samples_from([episode(None), episode("RuntimeError: engine crashed"), episode(None)])
+    assert [s.traj_index for s in samples] == [0, 0, 2, 2]
+
+
 class HangingEnv(FlakyEnv):
     """Hangs forever on the second step of task seed 1."""
 
