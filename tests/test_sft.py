@@ -440,6 +440,14 @@ def test_bad_options_are_one_clear_line(argv, words):
     assert "\n" not in line and all(w in line for w in words)
 
 
+def test_help_says_what_each_off_switch_does(capsys):
+    with pytest.raises(SystemExit):
+        parse_options(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--no-progress Turns off what is on by default: Show a progress bar." in text
+    assert not parse_options(["--no-progress"]).progress and parse_options([]).progress
+
+
 def test_search_thoughts_name_the_sought_object_and_where_it_is_found():
     from sdar.sft.demos import search_thoughts
 

@@ -275,7 +275,8 @@ def parse_options(args: list[str]) -> SFTOptions:
     for f in dataclasses.fields(SFTOptions):
         flag = "--" + f.name.replace("_", "-")
         if hints[f.name] is bool and f.default:
-            parser.add_argument("--no-" + f.name.replace("_", "-"), dest=f.name, action="store_false", help=docs[f.name])
+            parser.add_argument("--no-" + f.name.replace("_", "-"), dest=f.name, action="store_false",
+                                help=f"Turns off what is on by default: {docs[f.name]}")
         elif hints[f.name] is bool:
             parser.add_argument(flag, dest=f.name, action="store_true", help=docs[f.name])
         else:
