@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import sys
+from pathlib import Path
 
 from sdar.algos import EVAL_MODES
 from sdar.config import ConfigError, RunConfig, all_fields, build_config, preset_names
@@ -69,7 +70,6 @@ def cmd_train(args: list[str]) -> int:
 
 def resume_config(run_dir: str, overrides: dict[str, str]):
     """The run's own resolved config; only the step budget may change on resume."""
-    from pathlib import Path
 
     from sdar.config import apply_overrides, from_json, validate
 
@@ -101,9 +101,11 @@ def eval_arguments(args: list[str]) -> argparse.Namespace:
     parser.add_argument("--max-turns", type=int, default=0, help="0: the environment's own limit")
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--history", type=int, default=-1,
-                        help="past (observation, action) pairs in the prompt; -1: the environment's own "
-                             "(a model warm-started with `sdar sft --history N` is evaluated with the same N)")
-    parser.add_argument("--thinking", action="store_true", help="ask for <think> before <action>")
+                        help="past (observation, action) pairs in the prompt; -1: as the run that wrote --model "
+                             "recorded it (sft.json or config.json beside it), else the environment's own")
+    parser.add_argument("--thinking", action=argparse.BooleanOptionalAction, default=None,
+                        help="ask for <think> before <action> (default: as the run that wrote --model recorded "
+                             "it, else no)")
     parser.add_argument("--max-prompt-tokens", type=int, default=RunConfig().rollout.max_prompt_tokens,
                         help="prompts over this lose their oldest history, as training's do "
                              "(--rollout.max_prompt_tokens)")
@@ -141,7 +143,6 @@ def eval_arguments(args: list[str]) -> argparse.Namespace:
 
 def cmd_eval(args: list[str]) -> int:
     a = eval_arguments(args)
-    from pathlib import Path
 
     from sdar.config import env_spec_for
     from sdar.envs import env_names
@@ -153,7 +154,14 @@ def cmd_eval(args: list[str]) -> int:
         raise UsageError(f"--env: {a.env!r} is not one of {', '.join(env_names())}")
     env_cfg = dataclasses.replace(RunConfig().env, name=a.env, data=a.alfworld_data or "", eval_split=a.split or "")
     spec = env_spec_for(dataclasses.replace(RunConfig(), env=env_cfg))
-    history = spec.history if a.history < 0 else a.history
+    recorded = recorded_format(a.model) if a.policy == "model" else {}
+    a.thinking = recorded.get("thinking", False) if a.thinking is None else a.thinking
+    history = a.history if a.history >= 0 else recorded.get("history", -1)
+    history = spec.history if history < 0 else history
+    if recorded:
+        print(f"sdar eval: {'--thinking' if a.thinking else '--no-thinking'} --history {history} "
+              f"({recorded['source']} records thinking {recorded['thinking']}, history {recorded['history']}; "
+              "flags given override it)", file=sys.stderr)
     with contextlib.ExitStack() as stack:
         saved = None
         if a.trajectories:  # opened first, so an unwritable path fails before the evaluation, not after it
@@ -177,19 +185,45 @@ def cmd_eval(args: list[str]) -> int:
                               history=history, thinking=a.thinking, max_prompt_tokens=a.max_prompt_tokens,
                               batch_size=a.batch_size,
                               progress=not a.no_progress, on_batch=save if saved else None)
-    summary.update({"env": a.env, "policy": a.policy, "with_skills": a.with_skills, "seed": a.seed, "history": history,
+    summary.update({"env": a.env, "policy": a.policy, "with_skills": a.with_skills, "seed": a.seed,
+                    "thinking": a.thinking, "history": history,
                     "max_prompt_tokens": a.max_prompt_tokens, "model": a.model if a.policy == "model" else None})
     print(json.dumps(summary) if a.json else format_table(summary))
     return 0
+
+
+def recorded_format(model: str) -> dict:
+    """{'thinking', 'history', 'source'} as recorded by the run that wrote the model directory `model`:
+    `sdar sft`'s OUT/sft.json beside OUT/model, or `sdar train`'s RUN/config.json beside RUN/final
+    (history -1: the environment's own); {} for 'bundled', 'tiny' or a directory no run of ours wrote."""
+    if model in ("bundled", "tiny") or not Path(model).is_dir():
+        return {}
+    parent = Path(model).resolve().parent
+    try:
+        if (parent / "sft.json").is_file():
+            record = json.loads((parent / "sft.json").read_text())
+            thinking, history = record["options"]["thinking"], record["history"]
+            source = parent / "sft.json"
+        elif (parent / "config.json").is_file():
+            record = json.loads((parent / "config.json").read_text())
+            thinking, history = record["rollout"]["thinking"], record["env"]["history"]
+            source = parent / "config.json"
+        else:
+            return {}
+    except (OSError, ValueError, KeyError, TypeError):  # not a record of ours (e.g. a Hugging Face config.json)
+        return {}
+    if not isinstance(thinking, bool) or not isinstance(history, int):
+        return {}
+    return {"thinking": thinking, "history": history, "source": str(source)}
 
 
 def make_eval_agent(a, stop_strings: tuple[str, ...] = ("</action>",)):
     from sdar.rollout.collect import ExpertAgent, ModelAgent, RandomAgent
 
     if a.policy in ("expert", "demo"):
-        return ExpertAgent(demo=a.policy == "demo")
+        return ExpertAgent(demo=a.policy == "demo", thinking=bool(a.thinking))
     if a.policy == "random":
-        return RandomAgent(a.seed)
+        return RandomAgent(a.seed, thinking=bool(a.thinking))
     import torch
 
     from sdar.models import autocast_dtype, load_model, pick_device
@@ -213,7 +247,6 @@ def cmd_export(args: list[str]) -> int:
     parser.add_argument("run_dir")
     parser.add_argument("--out", default=None, help="default: RUN_DIR/export")
     a = parser.parse_args(args)
-    from pathlib import Path
 
     from sdar.config import from_json
     from sdar.models import export_merged, is_adapter_dir

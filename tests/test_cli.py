@@ -100,6 +100,38 @@ def test_eval_cuts_the_history_of_prompts_over_the_budget_as_training_does(capsy
     assert [json.loads(line)["prompt"].count("[Observation ") for line in path.read_text().splitlines()] == [0, 0, 0]
 
 
+@pytest.mark.parametrize("policy", ["expert", "demo", "random"])
+def test_scripted_policies_write_the_think_block_a_thinking_prompt_asks_for(capsys, policy):
+    reports = {}
+    for flag in ("--thinking", "--no-thinking"):
+        code, out, _ = run(capsys, "eval", "--policy", policy, "--episodes", "6", "--json", "--no-progress", flag)
+        reports[flag] = json.loads(out)
+    assert reports["--thinking"]["thinking"] and not reports["--no-thinking"]["thinking"]
+    assert reports["--thinking"]["valid_action_rate"] == reports["--no-thinking"]["valid_action_rate"] == 1.0
+    assert reports["--thinking"]["success_rate"] == reports["--no-thinking"]["success_rate"]
+
+
+@pytest.mark.parametrize("record_name, record, recorded", [
+    ("sft.json", {"options": {"thinking": True}, "history": 4}, (True, 4)),
+    ("config.json", {"rollout": {"thinking": True}, "env": {"history": -1}}, (True, 2)),  # -1: household's 2
+    ("config.json", {"architectures": ["LlamaForCausalLM"]}, (False, 2)),  # not a run of ours: the defaults
+])
+def test_eval_takes_thinking_and_history_from_the_run_that_wrote_the_model(capsys, tmp_path, tiny, record_name,
+                                                                           record, recorded):
+    model, tokenizer = tiny
+    model.save_pretrained(tmp_path / "run" / "final")
+    tokenizer.save_pretrained(tmp_path / "run" / "final")
+    (tmp_path / "run" / record_name).write_text(json.dumps(record))
+    common = ["eval", "--model", str(tmp_path / "run" / "final"), "--episodes", "1", "--max-turns", "1", "--json",
+              "--no-progress", "--max-new-tokens", "4"]
+    code, out, err = run(capsys, *common)
+    report = json.loads(out)
+    assert code == 0 and (report["thinking"], report["history"]) == recorded
+    assert (record_name in err) == (len(record) == 2)  # says where the settings came from
+    code, out, _ = run(capsys, *common, "--no-thinking", "--history", "1")  # flags given win
+    assert code == 0 and (json.loads(out)["thinking"], json.loads(out)["history"]) == (False, 1)
+
+
 def test_eval_refuses_an_unwritable_trajectories_file_before_playing(capsys, tmp_path):
     (tmp_path / "file").write_text("")
     code, out, err = run(capsys, "eval", "--policy", "expert", "--trajectories", str(tmp_path / "file" / "x.jsonl"))

@@ -74,33 +74,38 @@ class ExpertAgent:
     """Plays the environment's own expert (`demo=True`: its warm-start demonstrator); for checking that
     tasks are solvable and what a warm start imitates."""
 
-    def __init__(self, demo: bool = False):
-        self.demo = demo
+    def __init__(self, demo: bool = False, thinking: bool = False):
+        self.demo, self.thinking = demo, thinking
 
     def encode(self, user_message: str, task: Task) -> list[int]:
         return []
 
     def act(self, prompts, observations, envs):
-        return [([], _as_response(env.demo_action() if self.demo else env.expert_action())) for env in envs]
+        return [([], _as_response(env.demo_action() if self.demo else env.expert_action(), self.thinking))
+                for env in envs]
 
 
 class RandomAgent:
     """Picks a uniformly random admissible action."""
 
-    def __init__(self, seed: int):
+    def __init__(self, seed: int, thinking: bool = False):
         self.rng = random.Random(seed)
+        self.thinking = thinking
 
     def encode(self, user_message: str, task: Task) -> list[int]:
         return []
 
     def act(self, prompts, observations, envs):
-        return [([], f"<action>{self.rng.choice(obs.admissible_actions)}</action>") for obs in observations]
+        think = "<think></think>" if self.thinking else ""
+        return [([], f"{think}<action>{self.rng.choice(obs.admissible_actions)}</action>") for obs in observations]
 
 
-def _as_response(action: str) -> str:
+def _as_response(action: str, thinking: bool = False) -> str:
     """The text a model would write for `action`: wrapped in <action> tags unless the environment's
-    expert already writes its own tags (e.g. <search>...</search>)."""
-    return action if action.lstrip().startswith("<") else f"<action>{action}</action>"
+    expert already writes its own tags (e.g. <search>...</search>), after an empty <think></think> when
+    the prompt asks for thinking (which the parser requires)."""
+    tagged = action if action.lstrip().startswith("<") else f"<action>{action}</action>"
+    return f"<think></think>{tagged}" if thinking else tagged
 
 
 def encode_chat(tokenizer, messages: list[dict[str, str]]) -> list[int]:
