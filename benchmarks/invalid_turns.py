@@ -1,7 +1,7 @@
 """Where a model's invalid actions come from, read off `sdar eval --trajectories FILE`.
 
-Splits the invalid turns into first ones and those right after an invalid turn (the prompt's current
-observation is "Nothing happens.": a model that repeats itself there is stuck in a loop), counts the
+Splits the invalid turns into first ones and those right after an invalid turn of the same episode (whose
+prompt says "Nothing happens.": a model that repeats itself there is stuck in a loop), counts the
 action verbs of the first ones and the episodes that end in five invalid turns, gives the invalid turns
 per task type, says why invalid "go to" turns were not admissible and where the "go to"s from number 1 of
 a kind went (the change of kind), counts the "look"s (after an invalid turn, as `sdar sft
@@ -22,10 +22,7 @@ from collections import Counter, defaultdict
 
 from sdar.envs.alfworld.searcher import listed_receptacles
 from sdar.envs.names import kind
-from sdar.rollout.collect import NOTHING_HAPPENS
 from sdar.sft.demos import stray_moves
-
-NOTHING = f"your current observation is: {NOTHING_HAPPENS}"  # the prompt right after an invalid turn
 
 
 def verb(response: str) -> str:
@@ -154,9 +151,10 @@ def sight_counts(rows: list[dict]) -> Counter:
 def summary(rows: list[dict]) -> str:
     episodes = by_episode(rows)
     invalid = [r for r in rows if not r["valid"]]
-    stuck = [r for r in invalid if NOTHING in r["prompt"]]
-    after = [r for r in rows if NOTHING in r["prompt"]]
-    first = Counter(verb(r["response"]) for r in invalid if NOTHING not in r["prompt"])
+    after = [r for t in episodes.values() for prev, r in zip(t, t[1:]) if not prev["valid"]]
+    stuck = [r for r in after if not r["valid"]]
+    looping = {id(r) for r in stuck}
+    first = Counter(verb(r["response"]) for r in invalid if id(r) not in looping)
     by_type = Counter(r["task_type"] for r in invalid)
     turns_by_type = Counter(r["task_type"] for r in rows)
     sight = sight_counts(rows)

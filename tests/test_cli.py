@@ -270,6 +270,9 @@ def test_invalid_turns_tells_loops_from_first_mistakes():
     assert "2 episodes, 1 won; 6 turns, 3 invalid (0.500)" in text
     assert "right after an invalid turn: 1 (of 3 turns after one, 2 of them valid)" in text
     assert "first invalid turns: 2, by verb: go 1, take 1" in text and "pick 3/6" in text
+    quiet = module.summary([turn(3, True, "You arrive.", "examine desk 1"),  # valid, yet "Nothing happens."
+                            turn(3, False, "Nothing happens.", "go to desk 1")])
+    assert "right after an invalid turn: 0 (of 0 turns after one" in quiet and "first invalid turns: 1" in quiet
     assert "take-backs (valid turns taking out what the episode's last put placed): 0 in 0 episodes" in text
     assert 'invalid "go to" turns, by where they went: where it stands 2' in text
     listed = ("[Observation 1: 'Nothing happens.', Action 1: 'go to shelf 9']\n"  # not offered: only in the history
