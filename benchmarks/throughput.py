@@ -3,12 +3,14 @@
 Measured in one process, side by side:
 1. step breakdown for GRPO and SDAR on the same tasks and seed, runs interleaved (grpo, sdar, grpo, ...):
    generation, environment stepping (rollout minus generation), teacher scoring, reference scoring,
-   update; tokens per second for each (turn-sample tokens: prompt + response); SDAR's step time over
+   update; tokens per second for each (turn-sample tokens: prompt + response; for generation the tokens
+   written, responses only); SDAR's step time over
    GRPO's (goal <= 1.25x). A third arm, SDAR with `--teacher.share_prefix false` (each teacher row
    scored whole, as the reference does), shows what scoring the rows' shared prefix once saves;
 2. prompt growth with episode length: prompt tokens and the time of one batched generation at turn 5
    and turn 40 of household episodes with the history window on (goal <= 1.2x);
-3. peak memory (max RSS) of one training step at batch 4 x 512 tokens, in a fresh process (goal <= 8 GB).
+3. peak memory (max RSS) of one training step at batch 4 x 512 tokens, in a fresh process (goal <= 8 GB):
+   the policy's forward, backward and AdamW step, without the frozen reference copy a run also holds.
 
 Writes benchmarks/results/throughput.json and throughput.md.
     python benchmarks/throughput.py --steps 2 --repeats 2
