@@ -31,6 +31,8 @@ def main() -> None:
     parser.add_argument("--thinking", action="store_true", help="demonstrations with thoughts (sdar sft --thinking)")
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
+    if args.gap_episodes < 1:
+        parser.error("--gap-episodes must be >= 1: the table compares the held-out loss and greedy match")
     common = ["--thinking"] if args.thinking else []
     runs = []
     with tempfile.TemporaryDirectory(prefix="sdar-sft-detach-") as tmp:

@@ -90,6 +90,8 @@ def main() -> None:
     parser.add_argument("--gap-episodes", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
+    if args.gap_episodes < 1:
+        parser.error("--gap-episodes must be >= 1: the table compares the held-out loss and greedy match")
     runs = []
     with tempfile.TemporaryDirectory(prefix="sdar-sft-precision-") as tmp:
         for r in range(args.repeats):
