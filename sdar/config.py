@@ -87,7 +87,7 @@ class RolloutConfig:
     max_new_tokens: int = 512
     """Response token limit per turn."""
     max_prompt_tokens: int = 2048
-    """Student prompt budget; history entries are dropped (oldest first) to stay under it."""
+    """Student prompt budget: history entries are dropped (oldest first) while over it; the turn itself is never cut."""
     thinking: bool = True
     """Ask for <think>...</think> before <action>...</action>."""
 

@@ -30,6 +30,9 @@ def test_bm25_ranks_the_matching_skill_first():
     text = get_provider("skills_bm25")(HEAT)
     lines = text.splitlines()[1:]
     assert "heat" in lines[0].lower()
+    some = get_provider("skills_bm25")(Task("household", 3, "heat", "zzzqqq microwave.")).splitlines()[1:]
+    assert 0 < len(some) < len(lines) and all("microwave" in line.lower() for line in some)  # only those that match
+    assert get_provider("skills_bm25")(Task("household", 3, "heat", "zzzqqq.")) == ""  # no word in common
 
 
 def test_sibling_prefers_another_winner_and_is_empty_without_one():

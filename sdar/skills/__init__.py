@@ -78,16 +78,18 @@ def _bm25_index(env: str):
 
 
 def skills_bm25(task: Task, group: Sequence[Trajectory] = (), own: Trajectory | None = None) -> str:
-    """The skills BM25 ranks highest for the task's goal text."""
+    """The skills BM25 ranks highest for the task's goal text, of those sharing a word with it ("" when
+    none does: a skill that scores 0 is not retrieved, whatever its place in the ranking)."""
     import bm25s
 
     if not skill_bank(task.env):
         return ""
     retriever, bank = _bm25_index(task.env)
     k = min(BM25_TOP_K, len(bank))
-    ids, _ = retriever.retrieve(bm25s.tokenize([task.goal], stopwords="en", show_progress=False), k=k,
-                                show_progress=False)
-    return format_skills([bank[int(i)] for i in ids[0]])
+    ids, scores = retriever.retrieve(bm25s.tokenize([task.goal], stopwords="en", show_progress=False), k=k,
+                                     show_progress=False)
+    hits = [bank[int(i)] for i, score in zip(ids[0], scores[0]) if score > 0]
+    return format_skills(hits) if hits else ""
 
 
 def sibling(task: Task, group: Sequence[Trajectory] = (), own: Trajectory | None = None) -> str:
