@@ -33,7 +33,8 @@ class Agent(Protocol):
         ...
 
     def act(self, prompts: list[list[int]], observations: list[Observation], envs: list) -> list[tuple[list[int], str]]:
-        """One (response_ids, response_text) per active episode."""
+        """One (response_ids, response_text) per active episode; an exception in place of the text ends
+        that episode as failed (a scripted agent whose environment could not answer it)."""
         ...
 
 
@@ -81,8 +82,15 @@ class ExpertAgent:
         return []
 
     def act(self, prompts, observations, envs):
-        return [([], _as_response(env.demo_action() if self.demo else env.expert_action(), self.thinking))
-                for env in envs]
+        return [([], self._reply(env)) for env in envs]
+
+    def _reply(self, env) -> str | Exception:
+        """The response for the expert's action, or the fault of an environment that cannot say it (a
+        killed worker's game), which `run_episodes` ends as failed."""
+        try:
+            return _as_response(env.demo_action() if self.demo else env.expert_action(), self.thinking)
+        except Exception as err:  # noqa: BLE001 - an environment fault ends its episode, not the run
+            return err
 
 
 class RandomAgent:
@@ -138,6 +146,11 @@ def run_episodes(agent: Agent, tasks: list[Task], group_ids: list[int], spec: En
             rendered = [_fit_prompt(agent, fmt, trajs[i].task, turn, past[i], obs[i], history, thinking,
                                     max_prompt_tokens) for i in active]
             replies = agent.act([ids for _, ids in rendered], [obs[i] for i in active], [envs[i] for i in active])
+            for i, (_, text) in zip(active, replies):
+                if isinstance(text, Exception):  # a scripted agent could not ask its environment (`_safe`)
+                    trajs[i].failed, obs[i] = f"{type(text).__name__}: {text}", None
+            kept = [k for k, (_, text) in enumerate(replies) if not isinstance(text, Exception)]
+            active, rendered, replies = ([xs[k] for k in kept] for xs in (active, rendered, replies))
             actions = [fmt.parse(text, obs[i].admissible_actions, thinking=thinking)
                        for i, (_, text) in zip(active, replies)]
             stepped = list(call(lambda k: _step(trajs[active[k]], envs[active[k]], actions[k], obs[active[k]]),

@@ -5,7 +5,7 @@ import torch
 
 from sdar.config import build_config
 from sdar.envs.base import EnvSpec
-from sdar.rollout.collect import RandomAgent, run_episodes
+from sdar.rollout.collect import ExpertAgent, RandomAgent, run_episodes
 from sdar.train import step as step_module
 from sdar.train.batch import MaskError, Sample, build_micro_batch, check_loss_mask
 from sdar.train.loop import TrainingDiverged, train
@@ -72,6 +72,23 @@ def test_an_env_that_raises_ends_only_its_episode():
     trajs = run_episodes(RandomAgent(0), tasks, [0, 1], spec, max_turns=5, history=2, thinking=False)
     assert trajs[0].won and trajs[0].failed is None
     assert not trajs[1].won and "engine crashed" in trajs[1].failed and len(trajs[1].turns) == 2
+
+
+class MuteExpertEnv(FlakyEnv):
+    """Its expert cannot answer from the second turn on (as a killed worker's game between steps)."""
+
+    def expert_action(self):
+        if self.steps >= 1 and self.task.seed == 1:
+            raise RuntimeError("worker gone")
+        return "look"
+
+
+def test_an_env_whose_expert_raises_ends_only_its_episode():
+    spec = EnvSpec("flaky", ("t",), lambda s: Task("flaky", s, "t", "g"), MuteExpertEnv, max_turns=5, history=2)
+    trajs = run_episodes(ExpertAgent(), [spec.make_task(0), spec.make_task(1), spec.make_task(2)], [0, 1, 2], spec,
+                         max_turns=5, history=2, thinking=False)
+    assert trajs[0].won and trajs[2].won and trajs[0].failed is None and len(trajs[2].turns) == 3
+    assert not trajs[1].won and "worker gone" in trajs[1].failed and len(trajs[1].turns) == 1
 
 
 def test_a_failed_episode_gives_no_training_sample():
