@@ -32,6 +32,21 @@ def test_non_finite_steps_are_skipped_then_the_run_stops(tmp_path, monkeypatch):
     assert not (tmp_path / "final").exists()
 
 
+def test_an_overflowing_diagnostic_does_not_skip_the_step(tmp_path, monkeypatch):
+    """exp(gap) of a teacher far above the student overflows a logged KL estimate, not the loss."""
+    real = step_module.micro_batch_loss
+
+    def overflowing(*args, **kwargs):
+        total, stats, tokens = real(*args, **kwargs)
+        return total, {**stats, "distill/student_teacher_kl": torch.tensor(float("inf"))}, tokens
+
+    monkeypatch.setattr(step_module, "micro_batch_loss", overflowing)
+    cfg = build_config("tiny", {"train.out": str(tmp_path), "train.steps": "2", "train.max_bad_steps": "1"})
+    train(cfg, progress=False)
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 2 and all('"perf/skipped_step": 0.0' in line for line in lines)
+
+
 def test_mask_check_catches_a_mask_over_the_prompt():
     task = Task("household", 0, "pick", "g")
     samples = [Sample(task, "m", [5, 6, 7], [8, 9], 0.0, 0, 0, 0, False),
