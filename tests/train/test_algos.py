@@ -12,6 +12,7 @@ from sdar.config import LossConfig, build_config
 from sdar.train.batch import MicroBatch
 from sdar.train.loop import step_scalars, train
 from sdar.train.step import StepScalars, micro_batch_loss
+from sdar.types import Task
 
 OWN_METRICS = {
     "sdar": ["loss/policy", "distill/gate_mean", "distill/teacher_gap_mean"],
@@ -200,3 +201,45 @@ def test_ema_teacher_moves_but_the_kl_reference_does_not(tmp_path, monkeypatch):
     initial = load_model("tiny")[0].state_dict()
     assert all(torch.equal(v, initial[k]) for k, v in seen["ref"].state_dict().items())
     assert any(not torch.equal(v, initial[k]) for k, v in seen["ema"].state_dict().items())
+
+
+@pytest.mark.parametrize("agg", ["token-mean", "seq-mean-token-mean"])
+def test_one_step_is_the_same_however_the_batch_is_cut(tiny, agg):
+    """`update` over one micro-batch of all rows and over one row per micro-batch: the same step (weights by
+    the global token or row count), for SDAR's whole loss (policy, KL, entropy, gated distillation)."""
+    import copy
+
+    from sdar.train.batch import Sample, build_micro_batch
+    from sdar.train.step import update
+
+    model, _ = tiny
+    g = torch.Generator().manual_seed(0)
+    task = Task("household", 0, "pick", "g")
+    samples = [Sample(task, "", torch.randint(3, 200, (p,), generator=g).tolist(),
+                      torch.randint(3, 200, (r,), generator=g).tolist(), 0.0, 0, 0, k, False)
+               for k, (p, r) in enumerate([(7, 2), (4, 6), (9, 3), (5, 5)])]
+    per_token = {k: {name: -torch.rand(len(s.response_ids), generator=g) * 3 for name in ("teacher", "ref")}
+                 for k, s in enumerate(samples)}
+    advantages = torch.randn(len(samples), generator=g)
+
+    def batch(rows):
+        mb = build_micro_batch(samples, rows, 0, "cpu")
+        mb.advantages = advantages[rows]
+        for name in ("teacher", "ref"):
+            mb.extras[f"{name}_logprobs"] = torch.zeros_like(mb.loss_mask)
+            for r, k in enumerate(rows):
+                mb.extras[f"{name}_logprobs"][r, mb.n - len(samples[k].response_ids):] = per_token[k][name]
+        return mb
+
+    loss = LossConfig(algo="sdar", agg=agg)
+    scalars = StepScalars(beta=5.0, distill_coef=0.01, rlsd_lambda=0.0)
+    moved = []
+    for cut in ([[0, 1, 2, 3]], [[0], [1], [2], [3]]):
+        copy_ = copy.deepcopy(model)
+        optimizer = torch.optim.SGD(copy_.parameters(), lr=1.0)
+        metrics, _ = update(copy_, optimizer, [batch(rows) for rows in cut], loss, get_algo("sdar"), scalars,
+                            grad_clip=0.0, amp_dtype=None)
+        moved.append(torch.cat([(a - b).flatten() for a, b in zip(copy_.parameters(), model.parameters())]))
+        assert metrics["perf/skipped_step"] == 0.0
+    assert moved[0].abs().max() > 0
+    torch.testing.assert_close(moved[0], moved[1], rtol=1e-4, atol=1e-7)
