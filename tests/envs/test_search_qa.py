@@ -111,6 +111,24 @@ def test_questions_are_balanced_answerable_and_deterministic() -> None:
             assert q.answers[0] in q.question
 
 
+def test_no_training_question_rests_on_a_fact_an_evaluation_answer_comes_from() -> None:
+    """Held out by fact, not by question: "In what year was P born?" in evaluation means no training
+    question ends on P's birth year, "the founder of C" included."""
+    train = [make_question(s) for s in range(8000)]
+    evals = [make_question(s, held_out=True) for s in range(400)]
+    trained = {f for q in train for f in q.facts}
+    for q in evals:
+        answered_from = q.facts if q.kind == "comparison" else q.facts[-1:]
+        assert not set(answered_from) <= trained, q.question
+    value_of = {}
+    for q in train + evals:  # a fact is one triple whichever question asks it, and the chain surfaces it
+        assert len(q.facts) == len(q.chain) and all(f[2] == c[1] for f, c in zip(q.facts, q.chain))
+        assert q.kind == "comparison" or q.answers == (q.facts[-1][2],)
+        for subject, relation, value in q.facts:
+            assert value_of.setdefault((subject, relation), value) == value
+    assert {q.kind for q in evals} == set(KINDS) and len({q.question for q in evals}) >= 250
+
+
 def test_multi_hop_needs_the_second_search() -> None:
     """The first hop surfaces the bridge entity but (almost never) the answer."""
     index = builtin_index()
@@ -141,18 +159,18 @@ def test_search_answer_and_invalid_actions() -> None:
     assert obs.text == task.goal and obs.admissible_actions == (f"<search>{task.goal}</search>",)
     assert split_action(" <SEARCH> a  b </search>") == ("search", "a b") and split_action("search a") is None
     assert env.step("look around").text.startswith("Invalid action")
-    obs = env.step("<search>The Northern Station novel</search>")
-    assert obs.text.startswith("<information>Doc 1(Title: The Northern Station) ") and obs.text.endswith(
+    obs = env.step("<search>The Burning Island novel</search>")
+    assert obs.text.startswith("<information>Doc 1(Title: The Burning Island) ") and obs.text.endswith(
         "</information>")
     assert obs.text.count("\nDoc ") == 2 and not obs.done
-    assert "<answer>The Northern Station</answer>" in obs.admissible_actions
+    assert "<answer>The Burning Island</answer>" in obs.admissible_actions
     assert "No passage matches" in env.step("<search>zzzz qqqq</search>").text
-    done = env.step("<answer>the Chemist!</answer>")
+    done = env.step("<answer>the Composer!</answer>")
     assert done.done and done.won and done.admissible_actions == ()
     with pytest.raises(RuntimeError):
         env.step("<answer>x</answer>")
     env.reset()
-    assert not env.step("<answer>Ansel Montague</answer>").won
+    assert not env.step("<answer>Aldo Brisko</answer>").won
 
 
 def test_search_format_parses_one_tagged_action() -> None:

@@ -95,13 +95,15 @@ class Work:
 
 @dataclass(frozen=True)
 class Question:
-    """A question, its gold answers, its kind, and the expert's evidence chain: (query, text the search
-    must surface) per search."""
+    """A question, its gold answers, its kind, the expert's evidence chain: (query, text the search must
+    surface) per search, and the facts it rests on, one per search: (subject, relation, value), the same
+    triple whichever question asks it ("Who founded X?" and "the founder of X" both rest on (X, founder, P))."""
 
     question: str
     answers: tuple[str, ...]
     kind: str
     chain: tuple[tuple[str, str], ...] = field(default=())
+    facts: tuple[tuple[str, str, str], ...] = field(default=())
 
 
 @dataclass(frozen=True)
@@ -181,14 +183,14 @@ def _single_hop(kb: KnowledgeBase, rng: random.Random) -> Question:
         w = rng.choice(kb.works)
         verb = "wrote the novel" if w.kind == "novel" else "directed the film"
         q = f"Who {verb} {w.title}?"
-        return Question(q, (w.creator,), "single_hop", ((q, w.creator),))
+        return Question(q, (w.creator,), "single_hop", ((q, w.creator),), ((w.title, "creator", w.creator),))
     if which == 1:
         c = rng.choice(kb.companies)
         q = f"Who founded {c.name}?"
-        return Question(q, (c.founder,), "single_hop", ((q, c.founder),))
+        return Question(q, (c.founder,), "single_hop", ((q, c.founder),), ((c.name, "founder", c.founder),))
     c = rng.choice(kb.countries)
     q = f"What is the capital of {c.name}?"
-    return Question(q, (c.capital,), "single_hop", ((q, c.capital),))
+    return Question(q, (c.capital,), "single_hop", ((q, c.capital),), ((c.name, "capital", c.capital),))
 
 
 def _attribute(kb: KnowledgeBase, rng: random.Random) -> Question:
@@ -196,17 +198,19 @@ def _attribute(kb: KnowledgeBase, rng: random.Random) -> Question:
     if which == 0:
         p = rng.choice(kb.people)
         return Question(f"What is {p.name}'s occupation?", (p.occupation,), "attribute",
-                        ((f"{p.name} occupation", p.occupation),))
+                        ((f"{p.name} occupation", p.occupation),), ((p.name, "occupation", p.occupation),))
     if which == 1:
         p = rng.choice(kb.people)
         year = str(p.birth_year)
-        return Question(f"In what year was {p.name} born?", (year,), "attribute", ((f"{p.name} born", year),))
+        return Question(f"In what year was {p.name} born?", (year,), "attribute", ((f"{p.name} born", year),),
+                        ((p.name, "birth_year", year),))
     if which == 2:
         c = rng.choice(kb.cities)
-        return Question(f"In what country is {c.name}?", (c.country,), "attribute", ((f"{c.name} city", c.country),))
+        return Question(f"In what country is {c.name}?", (c.country,), "attribute", ((f"{c.name} city", c.country),),
+                        ((c.name, "country", c.country),))
     c = rng.choice(kb.companies)
     return Question(f"What industry is {c.name} in?", (c.industry,), "attribute",
-                    ((f"{c.name} company", c.industry),))
+                    ((f"{c.name} company", c.industry),), ((c.name, "industry", c.industry),))
 
 
 def _multi_hop(kb: KnowledgeBase, rng: random.Random) -> Question:
@@ -215,20 +219,24 @@ def _multi_hop(kb: KnowledgeBase, rng: random.Random) -> Question:
         w = rng.choice(kb.works)
         p = kb.by_name[w.creator]
         return Question(f"In which city was the {_CREATOR[w.kind]} of {w.title} born?", (p.birthplace,), "multi_hop",
-                        ((f"{w.title} {w.kind}", p.name), (f"{p.name} born", p.birthplace)))
+                        ((f"{w.title} {w.kind}", p.name), (f"{p.name} born", p.birthplace)),
+                        ((w.title, "creator", p.name), (p.name, "birthplace", p.birthplace)))
     if which == 1:
         w = rng.choice(kb.works)
         p = kb.by_name[w.creator]
         return Question(f"What is the occupation of the {_CREATOR[w.kind]} of {w.title}?", (p.occupation,),
-                        "multi_hop", ((f"{w.title} {w.kind}", p.name), (f"{p.name} occupation", p.occupation)))
+                        "multi_hop", ((f"{w.title} {w.kind}", p.name), (f"{p.name} occupation", p.occupation)),
+                        ((w.title, "creator", p.name), (p.name, "occupation", p.occupation)))
     c = rng.choice(kb.companies)
     if which == 2:
         city = kb.by_name[c.headquarters]
         return Question(f"In which country are the headquarters of {c.name}?", (city.country,), "multi_hop",
-                        ((f"{c.name} headquarters", city.name), (f"{city.name} city", city.country)))
+                        ((f"{c.name} headquarters", city.name), (f"{city.name} city", city.country)),
+                        ((c.name, "headquarters", city.name), (city.name, "country", city.country)))
     p = kb.by_name[c.founder]
     return Question(f"In what year was the founder of {c.name} born?", (str(p.birth_year),), "multi_hop",
-                    ((f"{c.name} founded", p.name), (f"{p.name} born", str(p.birth_year))))
+                    ((f"{c.name} founded", p.name), (f"{p.name} born", str(p.birth_year))),
+                    ((c.name, "founder", p.name), (p.name, "birth_year", str(p.birth_year))))
 
 
 def _comparison(kb: KnowledgeBase, rng: random.Random) -> Question:
@@ -247,30 +255,41 @@ def _comparison(kb: KnowledgeBase, rng: random.Random) -> Question:
     first = a if (getattr(a, year) < getattr(b, year)) != later_wins else b
     kind_word = {0: "born", 1: "founded", 2: ""}[which]
     chain = tuple((f"{name(e)} {kind_word or e.kind}".strip(), str(getattr(e, year))) for e in (a, b))
-    return Question(f"{word}, {name(a)} or {name(b)}?", (name(first),), "comparison", chain)
+    relation = ("birth_year", "founded", "year")[which]
+    facts = tuple((name(e), relation, str(getattr(e, year))) for e in (a, b))
+    return Question(f"{word}, {name(a)} or {name(b)}?", (name(first),), "comparison", chain, facts)
 
 
 _MAKERS = {"single_hop": _single_hop, "attribute": _attribute, "multi_hop": _multi_hop, "comparison": _comparison}
 
 
-HELD_OUT = 5  # one question in five, by a hash of what it asks, is kept for evaluation
+HELD_OUT = 5  # one fact in five, by a stable hash of the fact, is kept for evaluation
 
 
-def is_held_out(question: Question) -> bool:
-    """Whether a question belongs to the evaluation set: a stable hash of its kind and sorted evidence
-    chain, so "A or B?" and "B or A?" fall on the same side."""
-    key = repr((question.kind, sorted(question.chain)))
-    return zlib.crc32(key.encode()) % HELD_OUT == 0
+def held_out_fact(fact: tuple[str, str, str]) -> bool:
+    """Whether a (subject, relation, value) fact is kept for evaluation questions."""
+    return zlib.crc32(repr(fact).encode()) % HELD_OUT == 0
+
+
+def split_of(question: Question) -> str | None:
+    """"eval" when a fact its answer rests on is held out (the last search's; a comparison's, either),
+    "train" when none of its facts is, else None (only an earlier hop held out: in neither split). So no
+    training question rests on a fact an evaluation question is answered from, whichever question asks it:
+    the world is small and invented, and a policy could otherwise recall evaluation answers unsearched."""
+    answered_from = question.facts if question.kind == "comparison" else question.facts[-1:]
+    if any(map(held_out_fact, answered_from)):
+        return "eval"
+    return None if any(map(held_out_fact, question.facts)) else "train"
 
 
 def make_question(seed: int, *, held_out: bool = False) -> Question:
     """The question of a task seed: kinds rotate with the seed, so any run of consecutive seeds is balanced.
-    Training seeds draw only questions outside the held-out set and evaluation seeds (`held_out`) only
-    inside it, redrawing until one falls on its side: the knowledge base is small, and without the split
-    most evaluation questions would also be asked in training."""
+    Training seeds draw only "train" questions and evaluation seeds (`held_out`) only "eval" ones
+    (`split_of`), redrawing until one falls on its side."""
     kb = knowledge_base()
     kind = KINDS[seed % len(KINDS)]
+    wanted = "eval" if held_out else "train"
     for attempt in itertools.count():
         question = _MAKERS[kind](kb, random.Random(f"search_qa/{seed}" + (f"/{attempt}" if attempt else "")))
-        if is_held_out(question) == held_out:
+        if split_of(question) == wanted:
             return question
