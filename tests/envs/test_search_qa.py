@@ -284,6 +284,10 @@ def test_bad_question_files_fail_clearly(tmp_path) -> None:
         SearchQATasks(str(tmp_path / "empty")).task_types()
     with pytest.raises(QuestionsError, match="not found"):
         SearchQATasks(str(tmp_path / "missing")).task_types()
+    (tmp_path / "train_only").mkdir()
+    (tmp_path / "train_only" / "train.jsonl").write_text((SEARCH_R1 / "train.jsonl").read_text())
+    with pytest.raises(QuestionsError, match="no test.* .*score the training questions"):
+        SearchQATasks(str(tmp_path / "train_only")).task_types()
 
 
 def test_real_corpus_and_questions_drive_the_env(registered) -> None:

@@ -106,8 +106,9 @@ def _find(directory: Path, names: tuple[str, ...]) -> Path | None:
 
 def question_files(path: str) -> tuple[str, str]:
     """(train file, eval file): a directory gives its train.* and test.* (or dev/valid); a single file, or
-    a directory with only one of them, serves both (for evaluation: `SearchQATasks` refuses to train on
-    it, which would ask the evaluation questions)."""
+    a directory with only test.*, serves both (for evaluation: `SearchQATasks` refuses to train on it,
+    which would ask the evaluation questions). A directory with only train.* is refused: evaluating on
+    it would score the training questions (pass the file itself to do that on purpose)."""
     where = Path(path)
     if where.is_file():
         return str(where), str(where)
@@ -117,4 +118,8 @@ def question_files(path: str) -> tuple[str, str]:
     train, test = _find(where, TRAIN_NAMES), _find(where, EVAL_NAMES)
     if train is None and test is None:
         raise QuestionsError(f"{where} holds neither train.{{jsonl,parquet}} nor test.{{jsonl,parquet}}")
-    return str(train or test), str(test or train)
+    if test is None:
+        raise QuestionsError(f"{where} holds {Path(train).name} but no test.{{jsonl,parquet}} (or dev/valid): the "
+                             f"evaluation would score the training questions; add one, or give the file "
+                             f"itself to evaluate on it")
+    return str(train or test), str(test)
