@@ -35,8 +35,10 @@ def turn_bucket(turn_index: int) -> str:
 
 
 def split_token_stats(samples: list[Sample], per_row: dict[int, dict[str, torch.Tensor]]) -> dict[str, float]:
-    """Gate, gap and the student-teacher KL estimate (k3 on sampled tokens: e^Δ − 1 − Δ) by turn and by
-    episode outcome: the quantities the paper uses to show naive GRPO+OPSD's instability."""
+    """The step's distillation diagnostics by turn and by episode outcome (SDAR.md §2), token means over
+    the bucket: the teacher gap Δ, the share with Δ < 0, the student-teacher KL estimate (k3 on sampled
+    tokens: e^Δ − 1 − Δ) and, with a gate, the gate, its active share (g > 0.5) and the SDAR term g·Δ
+    (its loss under token-mean): the quantities the paper uses to show naive GRPO+OPSD's instability."""
     buckets: dict[str, dict[str, list[torch.Tensor]]] = {}
     for row, s in enumerate(samples):
         tokens = per_row.get(row)
@@ -51,9 +53,13 @@ def split_token_stats(samples: list[Sample], per_row: dict[int, dict[str, torch.
         if gap.numel() == 0:
             continue
         out[f"distill/{name}/teacher_gap_mean"] = float(gap.mean())
+        out[f"distill/{name}/negative_gap_ratio"] = float((gap < 0).float().mean())
         out[f"distill/{name}/student_teacher_kl"] = float((torch.expm1(gap) - gap).mean())
         if "gate" in stats:
-            out[f"distill/{name}/gate_mean"] = float(torch.cat(stats["gate"]).mean())
+            gate = torch.cat(stats["gate"])
+            out[f"distill/{name}/gate_mean"] = float(gate.mean())
+            out[f"distill/{name}/gate_active_ratio"] = float((gate > 0.5).float().mean())
+            out[f"distill/{name}/loss"] = float((gate * gap).mean())
     return out
 
 
