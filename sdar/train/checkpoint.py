@@ -67,9 +67,10 @@ def save_checkpoint(run_dir: Path, step: int, *, model, tokenizer, optimizer, sa
         save_file({**rng, "torch": torch.get_rng_state()}, tmp / "rng.safetensors")
         (tmp / "state.json").write_text(json.dumps({"step": step}))
         _fsync_tree(tmp)
-    except OSError as err:
+    except Exception as err:  # noqa: BLE001 - OSError, or torch's/safetensors' own errors on a full disk
         shutil.rmtree(tmp, ignore_errors=True)
-        raise CheckpointError(f"could not write checkpoint {final} ({err.strerror or err}); the previous "
+        reason = getattr(err, "strerror", None) or (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+        raise CheckpointError(f"could not write checkpoint {final} ({reason}); the previous "
                               "checkpoint is intact - free disk space and resume with --resume") from None
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
@@ -107,11 +108,14 @@ def load_latest(run_dir: Path) -> Resumed:
 
 
 def start_afresh(run_dir: Path, *, remove: bool = True) -> None:
-    """Before a fresh run (no --resume) in `run_dir`: a finished earlier run's checkpoints are removed (by
-    the rank with `remove`), so that rotation and a later --resume see only the new run's; an unfinished
-    one, which --resume would continue, is refused (CheckpointError) with nothing touched."""
+    """Before a fresh run (no --resume) in `run_dir`: a finished earlier run's checkpoints and final model
+    are removed (by the rank with `remove`), so that rotation, a later --resume and `sdar export` see only
+    the new run's; an unfinished one, which --resume would continue, is refused (CheckpointError) with
+    nothing touched."""
     earlier = checkpoint_dirs(run_dir)
     if not earlier:
+        if remove:
+            shutil.rmtree(Path(run_dir) / "final", ignore_errors=True)  # a run without checkpoints
         return
     last = int(_NAME.match(earlier[-1].name).group(1))
     try:
@@ -122,7 +126,7 @@ def start_afresh(run_dir: Path, *, remove: bool = True) -> None:
         of = f" of {steps}" if steps else ""
         raise CheckpointError(f"{run_dir} holds an unfinished run (checkpoints up to step {last}{of}); continue it "
                               f"with --resume {run_dir}, or start afresh in another --out or after deleting it")
-    for path in earlier if remove else []:
+    for path in [*earlier, Path(run_dir) / "final"] if remove else []:
         shutil.rmtree(path, ignore_errors=True)
 
 

@@ -34,7 +34,7 @@ from sdar.config import ConfigError, RunConfig, env_spec_for, to_json
 from sdar.envs.workers import WorkerPool, in_workers
 from sdar.evaluate import evaluate
 from sdar.losses import get_advantage_estimator, rlsd_lambda
-from sdar.models import apply_lora, autocast_dtype, load_adapter, load_model, pick_device
+from sdar.models import apply_lora, autocast_dtype, load_adapter, load_model, pick_device, resolve_model_path
 from sdar.rollout.collect import ModelAgent, run_episodes
 from sdar.rollout.prompts import get_format
 from sdar.skills import get_provider
@@ -82,9 +82,13 @@ def train(cfg: RunConfig, *, progress: bool = True, resume: bool = False) -> Pat
     """Run the whole training job (or continue it from its last checkpoint); returns the run directory."""
     out = Path(cfg.train.out)
     resumed = load_latest(out) if resume else None
+    if resumed is not None and resumed.step > cfg.train.steps:
+        raise CheckpointError(f"--train.steps {cfg.train.steps} is below the step of the checkpoint to resume "
+                              f"({resumed.step}); a resumed run can only go on (raise --train.steps)")
     device = pick_device(cfg.model.device)
     dist = Dist.from_env(device, shard=cfg.train.shard)
     if not resume:
+        resolve_model_path(cfg.model.path)  # a bad --model.path stops here, before an earlier run is replaced
         start_afresh(out, remove=dist.main)
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)

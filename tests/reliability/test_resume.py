@@ -86,7 +86,10 @@ def test_corrupt_checkpoint_is_one_clear_line(finished_run, capsys, tmp_path):
     assert "unreadable" in err and "step_000002" in err and "\n" not in err
 
 
-def test_full_disk_keeps_the_previous_checkpoint(finished_run, monkeypatch, tmp_path):
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"),  # a plain write
+                                   RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 64 vs 0"),
+                                   ])  # torch.save's own error on a full disk (safetensors raises its own too)
+def test_full_disk_keeps_the_previous_checkpoint(finished_run, monkeypatch, tmp_path, error):
     import shutil
 
     from sdar.train import checkpoint
@@ -96,12 +99,12 @@ def test_full_disk_keeps_the_previous_checkpoint(finished_run, monkeypatch, tmp_
     shutil.copytree(finished_run, run)
 
     def no_space(*args, **kwargs):
-        raise OSError(28, "No space left on device")
+        raise error
 
     monkeypatch.setattr(checkpoint.torch, "save", no_space)
     model, tok = __import__("sdar.models", fromlist=["load_model"]).load_model("tiny")
     optimizer = torch.optim.AdamW(model.parameters())
-    with pytest.raises(CheckpointError, match="No space left"):
+    with pytest.raises(CheckpointError, match="No space left|enforce fail"):
         checkpoint.save_checkpoint(run, 3, model=model, tokenizer=tok, optimizer=optimizer,
                                    sampler_states=[torch.Generator().get_state()])
     assert [p.name for p in checkpoint_dirs(run)] == ["step_000001", "step_000002"]
@@ -135,11 +138,20 @@ def test_a_fresh_run_replaces_a_finished_run_and_refuses_an_unfinished_one(finis
     assert "unfinished run (checkpoints up to step 2 of 5)" in err and f"--resume {unfinished}" in err
     assert {name: (unfinished / name).read_text() for name in before} == before  # nothing of it is lost
     assert sorted(p.name for p in (unfinished / "checkpoints").iterdir()) == ["step_000001", "step_000002"]
+    assert main(["train", "--resume", str(unfinished), "--no-progress", "--train.steps", "1"]) == 1
+    assert "--train.steps 1 is below the step of the checkpoint to resume (2)" in capsys.readouterr().err
 
     finished = tmp_path / "finished"
     shutil.copytree(finished_run, finished)
+    before = {name: (finished / name).read_text() for name in ("config.json", "metrics.jsonl")}
+    assert main(args + ["--out", str(finished), "--model.path", str(tmp_path / "typo")]) != 0
+    assert "--model.path" in capsys.readouterr().err  # stopped before it replaced anything of the finished run
+    assert {name: (finished / name).read_text() for name in before} == before
+    assert sorted(p.name for p in (finished / "checkpoints").iterdir()) == ["step_000001", "step_000002"]
+    (finished / "final" / "adapter_config.json").write_text("{}")  # as a LoRA run would have left in final/
     assert main(args + ["--out", str(finished)]) == 0
     assert sorted(p.name for p in (finished / "checkpoints").iterdir()) == ["step_000001"]
+    assert not (finished / "final" / "adapter_config.json").exists()  # final/ is the new run's alone
     assert main(["train", "--resume", str(finished), "--no-progress"]) == 0  # the new run's own step 1: done
 
 
