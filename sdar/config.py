@@ -439,14 +439,27 @@ _USED_BY = {
 }
 
 
+# Options that act only under another setting: (is it on?, the setting to name).
+_NEEDS = {
+    "teacher.ema_decay": (lambda c: c.teacher.mode == "ema", "--teacher.mode ema"),
+    "loss.kl_estimator": (lambda c: c.loss.kl_coef > 0 or c.loss.kl_estimator == "none", "--loss.kl_coef > 0"),
+    **{f"lora.{k}": (lambda c: c.lora.r > 0, "--lora.r > 0") for k in ("alpha", "dropout", "target_modules")},
+    **{f"warmstart.{f.name}": (lambda c: c.warmstart.episodes > 0, "--warmstart.episodes > 0")
+       for f in dataclasses.fields(WarmstartConfig) if f.name != "episodes"},
+}
+
+
 def _check_used_by_algo(cfg: RunConfig) -> None:
     algo = ALGOS[cfg.loss.algo]
     defaults = RunConfig()
-    for name, used in _USED_BY.items():
-        part, key = name.split(".")
-        if getattr(getattr(cfg, part), key) != getattr(getattr(defaults, part), key) and not used(algo):
+    value = lambda c, name: getattr(getattr(c, name.split(".")[0]), name.split(".")[1])  # noqa: E731
+    for name in [n for n in {**_USED_BY, **_NEEDS} if value(cfg, n) != value(defaults, n)]:
+        used = _USED_BY.get(name)
+        if used is not None and not used(algo):
             users = ", ".join(a.name for a in ALGOS.values() if used(a))
             raise ConfigError(f"--{name} is not used by --loss.algo {algo.name} (used by: {users})")
+        if name in _NEEDS and not _NEEDS[name][0](cfg):
+            raise ConfigError(f"--{name} does nothing without {_NEEDS[name][1]}")
     if algo.skills_in_student and cfg.teacher.context in ("sibling", "ground_truth"):
         raise ConfigError(f"--teacher.context {cfg.teacher.context} is privileged (the group's other rollouts, the "
                           f"task's solution) and never goes into the student's own prompt, as --loss.algo "

@@ -42,6 +42,11 @@ def test_round_trip_through_json():
     ({"optim.lr": "inf"}, ["--optim.lr", "inf"]),
     ({"env.history": "-5"}, ["--env.history", ">= -1"]),
     ({"loss.algo": "skill_grpo", "teacher.context": "ground_truth"}, ["--teacher.context ground_truth", "privileged"]),
+    ({"lora.alpha": "8"}, ["--lora.alpha does nothing without --lora.r > 0"]),
+    ({"lora.r": "4", "lora.dropout": "1.5"}, ["--lora.dropout", "in [0, 1]"]),
+    ({"teacher.ema_decay": "0.9"}, ["--teacher.ema_decay does nothing without --teacher.mode ema"]),
+    ({"warmstart.lr": "1e-3"}, ["--warmstart.lr does nothing without --warmstart.episodes > 0"]),
+    ({"loss.kl_coef": "0", "loss.kl_estimator": "k1"}, ["--loss.kl_estimator", "--loss.kl_coef > 0"]),
 ])
 def test_bad_values_name_the_field(overrides, words):
     with pytest.raises(ConfigError) as err:
