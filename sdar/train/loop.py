@@ -88,7 +88,9 @@ def train(cfg: RunConfig, *, progress: bool = True, resume: bool = False) -> Pat
     device = pick_device(cfg.model.device)
     dist = Dist.from_env(device, shard=cfg.train.shard)
     if not resume:
-        resolve_model_path(cfg.model.path)  # a bad --model.path stops here, before an earlier run is replaced
+        local = resolve_model_path(cfg.model.path)  # a bad --model.path stops here, before an earlier run goes
+        if cfg.model.path not in ("bundled", "tiny"):  # recorded absolute: resume and export work from anywhere
+            cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, path=str(local.resolve())))
         start_afresh(out, remove=dist.main)
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)

@@ -166,3 +166,15 @@ def test_truncate_jsonl_drops_a_cut_off_last_line_and_names_a_damaged_one(tmp_pa
     with pytest.raises(CheckpointError, match="line 2 is not JSON"):
         truncate_jsonl(log, 2)
     assert log.read_text() == '{"step": 1}\n{"ste\n{"step": 3}\n'
+
+
+def test_a_relative_model_path_is_recorded_absolute(tiny, tmp_path, monkeypatch):
+    """So that --resume and sdar export find the base model from any directory."""
+    model, tokenizer = tiny
+    model.save_pretrained(tmp_path / "base")
+    tokenizer.save_pretrained(tmp_path / "base")
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--preset", "tiny", "--no-progress", "--model.path", "base", "--out", "run",
+                 "--train.steps", "1"]) == 0
+    recorded = json.loads((tmp_path / "run" / "config.json").read_text())["model"]["path"]
+    assert recorded == str((tmp_path / "base").resolve())
