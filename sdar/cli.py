@@ -256,7 +256,12 @@ def cmd_export(args: list[str]) -> int:
         raise UsageError(f"{a.run_dir} is not a finished run directory (needs config.json and final/)")
     out = Path(a.out or run / "export")
     if is_adapter_dir(final):
-        export_merged(from_json((run / "config.json").read_text()).model.path, final, out)
+        try:
+            base = from_json((run / "config.json").read_text()).model.path
+        except (ValueError, KeyError, TypeError) as err:
+            raise UsageError(f"{run / 'config.json'} is not a valid sdar config ({err}); the adapter's base "
+                             "model cannot be found") from None
+        export_merged(base, final, out)
     else:
         import shutil
 

@@ -173,6 +173,9 @@ def test_a_lora_adapter_given_as_a_model_says_to_export_it(capsys, tmp_path):
     (tmp_path / "final" / "adapter_config.json").write_text("{}")
     code, _, err = run(capsys, "eval", "--model", str(tmp_path / "final"), "--episodes", "1")
     assert code == 2 and "is a LoRA adapter" in err and "sdar export" in err
+    (tmp_path / "config.json").write_text('{"model": {}}')  # an old or damaged run record
+    code, _, err = run(capsys, "export", str(tmp_path))
+    assert code == 2 and "not a valid sdar config" in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("argv, words", [
