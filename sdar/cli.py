@@ -55,12 +55,15 @@ def cmd_train(args: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="sdar train", add_help=True,
                                      description="Train an agent with SDAR (or a baseline). Any config field "
                                                  "can be overridden as --part.field VALUE; see `sdar options`.")
-    parser.add_argument("--preset", default=DEFAULT_PRESET, help=f"one of {', '.join(preset_names())}")
+    parser.add_argument("--preset", default=None, help=f"one of {', '.join(preset_names())} (default {DEFAULT_PRESET})")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
     known, rest = parser.parse_known_args(args)
     overrides = parse_overrides(rest)
-    cfg = resume_config(known.resume, overrides) if known.resume else build_config(known.preset, overrides)
+    if known.resume and known.preset:
+        raise UsageError("--resume continues the run's saved config; drop --preset")
+    cfg = (resume_config(known.resume, overrides) if known.resume
+           else build_config(known.preset or DEFAULT_PRESET, overrides))
     from sdar.train.loop import train
 
     out = train(cfg, progress=not known.no_progress, resume=bool(known.resume))

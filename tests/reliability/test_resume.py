@@ -63,6 +63,8 @@ def test_resume_refuses_config_changes_and_missing_runs(tmp_path, capsys):
     (tmp_path / "run" / "config.json").write_text(to_json(build_config("tiny", {})))
     assert main(["train", "--resume", str(tmp_path / "run"), "--loss.beta", "2"]) == 2
     assert "only --train.steps" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path / "run"), "--preset", "paper"]) == 2  # was silently ignored
+    assert "drop --preset" in capsys.readouterr().err
     assert main(["train", "--resume", str(tmp_path / "run")]) == 1
     assert "no checkpoint" in capsys.readouterr().err
 
