@@ -197,11 +197,14 @@ def cmd_eval(args: list[str]) -> int:
 
 def recorded_format(model: str) -> dict:
     """{'thinking', 'history', 'source'} as recorded by the run that wrote the model directory `model`:
-    `sdar sft`'s OUT/sft.json beside OUT/model, or `sdar train`'s RUN/config.json beside RUN/final
-    (history -1: the environment's own); {} for 'bundled', 'tiny' or a directory no run of ours wrote."""
+    `sdar sft`'s OUT/sft.json beside OUT/model, or `sdar train`'s RUN/config.json beside RUN/final or
+    above RUN/checkpoints/step_N/model (history -1: the environment's own); {} for 'bundled', 'tiny' or a
+    directory no run of ours wrote."""
     if model in ("bundled", "tiny") or not Path(model).is_dir():
         return {}
     parent = Path(model).resolve().parent
+    if parent.parent.name == "checkpoints" and not (parent / "config.json").is_file():
+        parent = parent.parent.parent  # RUN/checkpoints/step_N/model -> RUN
     try:
         if (parent / "sft.json").is_file():
             record = json.loads((parent / "sft.json").read_text())

@@ -130,6 +130,12 @@ def test_eval_takes_thinking_and_history_from_the_run_that_wrote_the_model(capsy
     assert (record_name in err) == (len(record) == 2)  # says where the settings came from
     code, out, _ = run(capsys, *common, "--no-thinking", "--history", "1")  # flags given win
     assert code == 0 and (json.loads(out)["thinking"], json.loads(out)["history"]) == (False, 1)
+    if record_name == "config.json" and len(record) == 2:  # a checkpoint's model: the run's record, two up
+        checkpoint = tmp_path / "run" / "checkpoints" / "step_000001" / "model"
+        checkpoint.parent.mkdir(parents=True)
+        (tmp_path / "run" / "final").rename(checkpoint)
+        code, out, _ = run(capsys, *[str(checkpoint) if a.endswith("final") else a for a in common])
+        assert code == 0 and (json.loads(out)["thinking"], json.loads(out)["history"]) == recorded
 
 
 def test_eval_refuses_an_unwritable_trajectories_file_before_playing(capsys, tmp_path):

@@ -69,9 +69,10 @@ def save_checkpoint(run_dir: Path, step: int, *, model, tokenizer, optimizer, sa
         _fsync_tree(tmp)
     except Exception as err:  # noqa: BLE001 - OSError, or torch's/safetensors' own errors on a full disk
         shutil.rmtree(tmp, ignore_errors=True)
-        reason = getattr(err, "strerror", None) or (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
-        raise CheckpointError(f"could not write checkpoint {final} ({reason}); the previous "
-                              "checkpoint is intact - free disk space and resume with --resume") from None
+        reason = getattr(err, "strerror", None) or (str(err).strip().splitlines() or [""])[0][:160]
+        hint = "free disk space" if isinstance(err, OSError) else "if the disk is full, free space"
+        raise CheckpointError(f"could not write checkpoint {final} ({type(err).__name__}: {reason}); the previous "
+                              f"checkpoint is intact - {hint} and resume with --resume") from err
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     for old in checkpoint_dirs(run_dir)[:-keep] if keep > 0 else []:
@@ -107,15 +108,17 @@ def load_latest(run_dir: Path) -> Resumed:
     return Resumed(step, path / "model", optimizer_state, rng, ema)
 
 
-def start_afresh(run_dir: Path, *, remove: bool = True) -> None:
+def start_afresh(run_dir: Path, *, remove: bool = True, keep: Path | None = None) -> None:
     """Before a fresh run (no --resume) in `run_dir`: a finished earlier run's checkpoints and final model
     are removed (by the rank with `remove`), so that rotation, a later --resume and `sdar export` see only
-    the new run's; an unfinished one, which --resume would continue, is refused (CheckpointError) with
-    nothing touched."""
+    the new run's, except one holding `keep` (the model the new run starts from, e.g. RUN/final); an
+    unfinished run, which --resume would continue, is refused (CheckpointError) with nothing touched."""
     earlier = checkpoint_dirs(run_dir)
+    holds_keep = lambda path: keep is not None and Path(keep).resolve().is_relative_to(path.resolve())  # noqa: E731
     if not earlier:
-        if remove:
-            shutil.rmtree(Path(run_dir) / "final", ignore_errors=True)  # a run without checkpoints
+        final = Path(run_dir) / "final"  # a run without checkpoints
+        if remove and not holds_keep(final):
+            shutil.rmtree(final, ignore_errors=True)
         return
     last = int(_NAME.match(earlier[-1].name).group(1))
     try:
@@ -127,7 +130,8 @@ def start_afresh(run_dir: Path, *, remove: bool = True) -> None:
         raise CheckpointError(f"{run_dir} holds an unfinished run (checkpoints up to step {last}{of}); continue it "
                               f"with --resume {run_dir}, or start afresh in another --out or after deleting it")
     for path in [*earlier, Path(run_dir) / "final"] if remove else []:
-        shutil.rmtree(path, ignore_errors=True)
+        if not holds_keep(path):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def truncate_jsonl(path: Path, last_step: int) -> None:

@@ -91,7 +91,7 @@ def train(cfg: RunConfig, *, progress: bool = True, resume: bool = False) -> Pat
         local = resolve_model_path(cfg.model.path)  # a bad --model.path stops here, before an earlier run goes
         if cfg.model.path not in ("bundled", "tiny"):  # recorded absolute: resume and export work from anywhere
             cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, path=str(local.resolve())))
-        start_afresh(out, remove=dist.main)
+        start_afresh(out, remove=dist.main, keep=local)
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(to_json(cfg))

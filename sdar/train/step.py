@@ -149,7 +149,7 @@ def update(model, optimizer, mbs: list[MicroBatch], loss: LossConfig, algo: Algo
     sums = combine_ranks(dist.gather(sums))
     grad_norm = full_tensor(torch.nn.utils.clip_grad_norm_(trainable, grad_clip if grad_clip > 0 else math.inf))
     # the loss and the gradient decide; a diagnostic that overflows (exp of a huge teacher gap) only logs inf
-    finite = bool(torch.isfinite(grad_norm)) and math.isfinite(sums["loss/total"])
+    finite = bool(torch.isfinite(grad_norm)) and math.isfinite(sums.get("loss/total", 0.0))  # none: empty batch
     if finite:
         optimizer.step()
     else:

@@ -180,3 +180,18 @@ def test_a_relative_model_path_is_recorded_absolute(tiny, tmp_path, monkeypatch)
                  "--train.steps", "1"]) == 0
     recorded = json.loads((tmp_path / "run" / "config.json").read_text())["model"]["path"]
     assert recorded == str((tmp_path / "base").resolve())
+
+
+def test_a_fresh_run_keeps_the_model_it_starts_from(tmp_path):
+    """`sdar train --model runs/latest/final` in runs/latest: the finished run's final/ is what it loads."""
+    from sdar.train.checkpoint import start_afresh
+
+    run = tmp_path / "run"
+    (run / "checkpoints" / "step_000001" / "model").mkdir(parents=True)
+    (run / "final").mkdir()
+    (run / "config.json").write_text(json.dumps({"train": {"steps": 1}}))
+    start_afresh(run, keep=run / "final")
+    assert (run / "final").is_dir() and not (run / "checkpoints" / "step_000001").exists()
+    (run / "checkpoints" / "step_000001" / "model").mkdir(parents=True)
+    start_afresh(run, keep=run / "checkpoints" / "step_000001" / "model")
+    assert (run / "checkpoints" / "step_000001").is_dir() and not (run / "final").exists()

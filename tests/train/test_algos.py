@@ -243,3 +243,7 @@ def test_one_step_is_the_same_however_the_batch_is_cut(tiny, agg):
         assert metrics["perf/skipped_step"] == 0.0
     assert moved[0].abs().max() > 0
     torch.testing.assert_close(moved[0], moved[1], rtol=1e-4, atol=1e-7)
+    empty = copy.deepcopy(model)
+    metrics, _ = update(empty, torch.optim.SGD(empty.parameters(), lr=1.0), [], loss, get_algo("sdar"), scalars,
+                        grad_clip=0.0, amp_dtype=None)  # every group filtered out: nothing to learn, no error
+    assert metrics["perf/skipped_step"] == 0.0
