@@ -116,8 +116,8 @@ def start_afresh(run_dir: Path, *, remove: bool = True, keep: Path | None = None
     earlier = checkpoint_dirs(run_dir)
     holds_keep = lambda path: keep is not None and Path(keep).resolve().is_relative_to(path.resolve())  # noqa: E731
     if not earlier:
-        final = Path(run_dir) / "final"  # a run without checkpoints
-        if remove and not holds_keep(final):
+        final = Path(run_dir) / "final"  # a run of ours (its config.json) whose checkpoints were deleted
+        if remove and (Path(run_dir) / "config.json").is_file() and not holds_keep(final):
             shutil.rmtree(final, ignore_errors=True)
         return
     last = int(_NAME.match(earlier[-1].name).group(1))

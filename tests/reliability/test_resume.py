@@ -195,3 +195,6 @@ def test_a_fresh_run_keeps_the_model_it_starts_from(tmp_path):
     (run / "checkpoints" / "step_000001" / "model").mkdir(parents=True)
     start_afresh(run, keep=run / "checkpoints" / "step_000001" / "model")
     assert (run / "checkpoints" / "step_000001").is_dir() and not (run / "final").exists()
+    (tmp_path / "elsewhere" / "final").mkdir(parents=True)  # not a run of ours (no config.json): left alone
+    start_afresh(tmp_path / "elsewhere")
+    assert (tmp_path / "elsewhere" / "final").is_dir()
