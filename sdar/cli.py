@@ -18,6 +18,7 @@ from sdar.algos import EVAL_MODES
 from sdar.config import ConfigError, RunConfig, all_fields, build_config, preset_names
 
 DEFAULT_PRESET = "cpu"
+EVAL_NEW_TOKENS = 64  # sdar eval's response limit per turn for a model no train run of ours wrote
 SHORTCUTS = {  # flag -> dotted config field
     "--out": "train.out", "--env": "env.name", "--algo": "loss.algo", "--model": "model.path",
     "--device": "model.device", "--steps": "train.steps", "--seed": "train.seed",
@@ -102,7 +103,9 @@ def eval_arguments(args: list[str]) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--temperature", type=float, default=0.4, help="0 is greedy")
     parser.add_argument("--max-turns", type=int, default=0, help="0: the environment's own limit")
-    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--max-new-tokens", type=int, default=None,
+                        help=f"response token limit per turn (default: the --rollout.max_new_tokens of the train "
+                             f"run that wrote --model, else {EVAL_NEW_TOKENS})")
     parser.add_argument("--history", type=int, default=-1,
                         help="past (observation, action) pairs in the prompt; -1: as the run that wrote --model "
                              "recorded it (sft.json or config.json beside it), else the environment's own")
@@ -133,8 +136,9 @@ def eval_arguments(args: list[str]) -> argparse.Namespace:
         if a.with_skills and not EVAL_MODES[a.algo]:
             raise UsageError("--with-skills contradicts --algo vanilla (which never shows skills)")
         a.with_skills = EVAL_MODES[a.algo]
+    new_tokens = EVAL_NEW_TOKENS if a.max_new_tokens is None else a.max_new_tokens  # None: set by cmd_eval
     for flag, value, low in (("--episodes", a.episodes, 1), ("--batch-size", a.batch_size, 1),
-                             ("--max-prompt-tokens", a.max_prompt_tokens, 1), ("--max-new-tokens", a.max_new_tokens, 1),
+                             ("--max-prompt-tokens", a.max_prompt_tokens, 1), ("--max-new-tokens", new_tokens, 1),
                              ("--max-turns", a.max_turns, 0), ("--workers", a.workers, 0),
                              ("--temperature", a.temperature, 0)):
         if not value >= low:  # NaN too
@@ -159,11 +163,14 @@ def cmd_eval(args: list[str]) -> int:
     spec = env_spec_for(dataclasses.replace(RunConfig(), env=env_cfg))
     recorded = recorded_format(a.model) if a.policy == "model" else {}
     a.thinking = recorded.get("thinking", False) if a.thinking is None else a.thinking
+    if a.max_new_tokens is None:
+        a.max_new_tokens = recorded.get("max_new_tokens", EVAL_NEW_TOKENS)
     history = a.history if a.history >= 0 else recorded.get("history", -1)
     history = spec.history if history < 0 else history
     if recorded:
         print(f"sdar eval: {'--thinking' if a.thinking else '--no-thinking'} --history {history} "
-              f"({recorded['source']} records thinking {recorded['thinking']}, history {recorded['history']}; "
+              f"--max-new-tokens {a.max_new_tokens} ({recorded['source']} records thinking "
+              f"{recorded['thinking']}, history {recorded['history']}; "
               "flags given override it)", file=sys.stderr)
     with contextlib.ExitStack() as stack:
         saved = None
@@ -190,13 +197,15 @@ def cmd_eval(args: list[str]) -> int:
                               progress=not a.no_progress, on_batch=save if saved else None)
     summary.update({"env": a.env, "policy": a.policy, "with_skills": a.with_skills, "seed": a.seed,
                     "thinking": a.thinking, "history": history,
-                    "max_prompt_tokens": a.max_prompt_tokens, "model": a.model if a.policy == "model" else None})
+                    "max_prompt_tokens": a.max_prompt_tokens, "max_new_tokens": a.max_new_tokens,
+                    "model": a.model if a.policy == "model" else None})
     print(json.dumps(summary) if a.json else format_table(summary))
     return 0
 
 
 def recorded_format(model: str) -> dict:
-    """{'thinking', 'history', 'source'} as recorded by the run that wrote the model directory `model`:
+    """{'thinking', 'history', 'source'} (and `sdar train`'s 'max_new_tokens') as recorded by the run that
+    wrote the model directory `model`:
     `sdar sft`'s OUT/sft.json beside OUT/model, or `sdar train`'s RUN/config.json beside RUN/final or
     above RUN/checkpoints/step_N/model (history -1: the environment's own); {} for 'bundled', 'tiny' or a
     directory no run of ours wrote."""
@@ -209,18 +218,20 @@ def recorded_format(model: str) -> dict:
         if (parent / "sft.json").is_file():
             record = json.loads((parent / "sft.json").read_text())
             thinking, history = record["options"]["thinking"], record["history"]
-            source = parent / "sft.json"
+            source, new_tokens = parent / "sft.json", None
         elif (parent / "config.json").is_file():
             record = json.loads((parent / "config.json").read_text())
             thinking, history = record["rollout"]["thinking"], record["env"]["history"]
             source = parent / "config.json"
+            new_tokens = record["rollout"].get("max_new_tokens")
         else:
             return {}
     except (OSError, ValueError, KeyError, TypeError):  # not a record of ours (e.g. a Hugging Face config.json)
         return {}
     if not isinstance(thinking, bool) or not isinstance(history, int):
         return {}
-    return {"thinking": thinking, "history": history, "source": str(source)}
+    found = {"thinking": thinking, "history": history, "source": str(source)}
+    return found | ({"max_new_tokens": new_tokens} if isinstance(new_tokens, int) and new_tokens > 0 else {})
 
 
 def make_eval_agent(a, stop_strings: tuple[str, ...] = ("</action>",)):
@@ -241,7 +252,7 @@ def make_eval_agent(a, stop_strings: tuple[str, ...] = ("</action>",)):
     model, tokenizer = load_model(a.model, device)
     model.eval()
     render = privileged_renderer(tokenizer, skills_by_type, budget=512) if a.with_skills else None
-    return ModelAgent(model, tokenizer, temperature=a.temperature, max_new_tokens=a.max_new_tokens,
+    return ModelAgent(model, tokenizer, temperature=a.temperature, max_new_tokens=a.max_new_tokens or EVAL_NEW_TOKENS,
                       stop_strings=stop_strings,
                       generator=torch.Generator(device).manual_seed(a.seed),
                       amp_dtype=autocast_dtype("auto", device), prompt_messages=render)

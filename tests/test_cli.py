@@ -113,7 +113,8 @@ def test_scripted_policies_write_the_think_block_a_thinking_prompt_asks_for(caps
 
 @pytest.mark.parametrize("record_name, record, recorded", [
     ("sft.json", {"options": {"thinking": True}, "history": 4}, (True, 4)),
-    ("config.json", {"rollout": {"thinking": True}, "env": {"history": -1}}, (True, 2)),  # -1: household's 2
+    ("config.json", {"rollout": {"thinking": True, "max_new_tokens": 5}, "env": {"history": -1}},
+     (True, 2)),  # -1: household's 2
     ("config.json", {"architectures": ["LlamaForCausalLM"]}, (False, 2)),  # not a run of ours: the defaults
 ])
 def test_eval_takes_thinking_and_history_from_the_run_that_wrote_the_model(capsys, tmp_path, tiny, record_name,
@@ -130,6 +131,8 @@ def test_eval_takes_thinking_and_history_from_the_run_that_wrote_the_model(capsy
     assert (record_name in err) == (len(record) == 2)  # says where the settings came from
     code, out, _ = run(capsys, *common, "--no-thinking", "--history", "1")  # flags given win
     assert code == 0 and (json.loads(out)["thinking"], json.loads(out)["history"]) == (False, 1)
+    code, out, _ = run(capsys, *[a for a in common if a not in ("--max-new-tokens", "4")])
+    assert code == 0 and json.loads(out)["max_new_tokens"] == (5 if "rollout" in record else 64)  # a train run's
     if record_name == "config.json" and len(record) == 2:  # a checkpoint's model: the run's record, two up
         checkpoint = tmp_path / "run" / "checkpoints" / "step_000001" / "model"
         checkpoint.parent.mkdir(parents=True)
