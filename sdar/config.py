@@ -327,10 +327,15 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"--{name}: {value!r} is not one of {', '.join(allowed)}")
 
 
+def _field(cfg: RunConfig, name: str):
+    """The value of a dotted option ("loss.beta") in `cfg`."""
+    part, key = name.split(".")
+    return getattr(getattr(cfg, part), key)
+
+
 def _positive(cfg: RunConfig, names: list[str], *, allow_zero: bool = False, at_most: float = math.inf) -> None:
     for name in names:
-        part, key = name.split(".")
-        value = getattr(getattr(cfg, part), key)
+        value = _field(cfg, name)
         if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero) or value > at_most:
             low = ">= 0" if allow_zero else "> 0"
             raise ConfigError(f"--{name}: must be {low if at_most == math.inf else f'in [0, {at_most:g}]'}, "
@@ -398,7 +403,7 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"--loss.dual_clip: must be > 1 (or 0 to disable), got {cfg.loss.dual_clip}")
     if cfg.rollout.group_size < 2:
         raise ConfigError("--rollout.group_size: GRPO needs at least 2 rollouts per task")
-    _check_used_by_algo(cfg)
+    _check_unused_options(cfg)
     from sdar.train.trackers import check_trackers
 
     problem = check_trackers(tracker_names(cfg))
@@ -449,11 +454,11 @@ _NEEDS = {
 }
 
 
-def _check_used_by_algo(cfg: RunConfig) -> None:
+def _check_unused_options(cfg: RunConfig) -> None:
+    """A changed option that the algorithm does not read (`_USED_BY`) or whose switch is off (`_NEEDS`)."""
     algo = ALGOS[cfg.loss.algo]
     defaults = RunConfig()
-    value = lambda c, name: getattr(getattr(c, name.split(".")[0]), name.split(".")[1])  # noqa: E731
-    for name in [n for n in {**_USED_BY, **_NEEDS} if value(cfg, n) != value(defaults, n)]:
+    for name in [n for n in {**_USED_BY, **_NEEDS} if _field(cfg, n) != _field(defaults, n)]:
         used = _USED_BY.get(name)
         if used is not None and not used(algo):
             users = ", ".join(a.name for a in ALGOS.values() if used(a))

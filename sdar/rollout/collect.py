@@ -104,15 +104,19 @@ class RandomAgent:
         return []
 
     def act(self, prompts, observations, envs):
-        think = "<think></think>" if self.thinking else ""
-        return [([], f"{think}<action>{self.rng.choice(obs.admissible_actions)}</action>") for obs in observations]
+        return [([], _think_first(f"<action>{self.rng.choice(obs.admissible_actions)}</action>", self.thinking))
+                for obs in observations]
 
 
 def _as_response(action: str, thinking: bool = False) -> str:
     """The text a model would write for `action`: wrapped in <action> tags unless the environment's
     expert already writes its own tags (e.g. <search>...</search>), after an empty <think></think> when
     the prompt asks for thinking (which the parser requires)."""
-    tagged = action if action.lstrip().startswith("<") else f"<action>{action}</action>"
+    return _think_first(action if action.lstrip().startswith("<") else f"<action>{action}</action>", thinking)
+
+
+def _think_first(tagged: str, thinking: bool) -> str:
+    """`tagged` after the empty <think></think> a thinking prompt's parser requires, when thinking."""
     return f"<think></think>{tagged}" if thinking else tagged
 
 
