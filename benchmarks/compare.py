@@ -25,7 +25,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
+from record import RESULTS, command, write_results  # the module next to this one
+
 
 
 def config(algo: str, seed: int, args, out: Path):
@@ -168,32 +169,19 @@ def main() -> None:
     else:
         for algo, seed in pairs:
             finished((algo, seed), one_run(algo, seed, args, out / "runs" / f"{algo}_seed{seed}"))
-    print((out / "compare.md").read_text())
-
-
-def machine() -> str:
-    import platform
-
-    import torch
-
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU, {os.cpu_count()} cores"
-    return f"{device}; torch {torch.__version__}; Python {platform.python_version()}"
 
 
 def write(runs: dict, out: Path, *, complete: bool, seconds: float) -> None:
     ordered = {algo: dict(sorted(by_seed.items())) for algo, by_seed in runs.items()}
     table = summarize(ordered)
-    command = " ".join(["python", "benchmarks/compare.py", *sys.argv[1:]])
-    out.mkdir(parents=True, exist_ok=True)
-    record = {"command": command, "machine": machine(), "complete": complete, "wall_seconds": round(seconds),
-              "table": table, "runs": ordered}
-    (out / "compare.json").write_text(json.dumps(record, indent=2))
-    lines = [f"`{command}`", "", f"{machine()}; {seconds / 60:.0f} min" + ("" if complete else " (INCOMPLETE)"), "",
+    record = {"complete": complete, "wall_seconds": round(seconds), "table": table, "runs": ordered}
+    lines = [f"`{command()}`", "", f"{seconds / 60:.0f} min" + ("" if complete else " (INCOMPLETE)"), "",
              "| method | held-out success, mean ± std | per seed |", "|---|---|---|"]
     lines += [f"| {a} | {100 * t['mean']:.1f} ± {100 * t['std']:.1f} | "
               f"{', '.join(f'{100 * x:.0f}' for x in t['seeds'])} |" for a, t in table.items()]
-    (out / "compare.md").write_text("\n".join(lines) + "\n")
+    write_results("compare", record, lines, folder=out)
     plot(ordered, out / "compare.png")
+
 
 if __name__ == "__main__":
     main()

@@ -12,10 +12,12 @@ Prints a Markdown table; `--results NAME` also writes NAME.json and NAME.md (oth
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 from collections import Counter
+from pathlib import Path
+
+from record import write_results  # the module next to this one
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 KINDS = ("not here", "kind done", "here it is", "carrying", "template")
@@ -69,12 +71,12 @@ def main() -> None:
     _, trained = training_demos(o, env_spec(o), tokenizer)
     table = counts(trained)
     command = " ".join(["python benchmarks/demo_thoughts.py", *args])
-    print(markdown(table, command))
     if a.results:
-        with open(a.results + ".json", "w", encoding="utf-8") as f:
-            json.dump({"command": command, "counts": table}, f, indent=2)
-        with open(a.results + ".md", "w", encoding="utf-8") as f:
-            f.write(markdown(table, command) + "\n")
+        results = Path(a.results)
+        write_results(results.name, {"command": command, "counts": table}, [markdown(table, command)],
+                      folder=results.parent)
+    else:
+        print(markdown(table, command))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from sft_precision import machine, one_run, summarize, table, write_results  # the benchmark next to this one
+from record import machine, write_results  # the modules next to this one
+from sft_precision import one_run, summarize, table
 
 VARIANTS = {"whole": [], "detached": ["--detach-prompt"]}
 

@@ -15,18 +15,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-import torch
+from record import machine, write_results  # the module next to this one
 
 from sdar.models import cpu_has_bf16
 
-RESULTS = Path(__file__).parent / "results"
 PRECISIONS = ("fp32", "bf16")
 
 
@@ -66,20 +64,6 @@ def table(summary: dict, first_column: str) -> list[str]:
         lines.append(f"| {name} | {s['train_seconds']:.0f} | {s['tokens_per_second']:.0f} | {s['peak_rss_gib']:.1f} | "
                      f"{s['loss_sft']:.3f} | {s['held_out_nll']:.3f} | {s['held_out_greedy_match']:.2f} |")
     return lines
-
-
-def machine(**extra) -> dict:
-    """What the timings were measured on: processor, torch threads and version, plus `extra`."""
-    return {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-            **extra, "torch": torch.__version__}
-
-
-def write_results(stem: str, result: dict, lines: list[str]) -> None:
-    """RESULTS/STEM.json (the numbers) and RESULTS/STEM.md (the table), which is also printed."""
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
 
 
 def main() -> None:

@@ -21,11 +21,10 @@ Writes benchmarks/results/take_decision.json and take_decision.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-from pathlib import Path
 
 import torch
+from record import write_results  # the module next to this one
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -33,8 +32,6 @@ from sdar.models import autocast_dtype, load_model, load_tokenizer  # noqa: E402
 from sdar.rollout.sampler import autocast  # noqa: E402
 from sdar.sft.demos import expert_demonstrations, search_thoughts  # noqa: E402
 from sdar.sft.run import SFTOptions, env_spec  # noqa: E402
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def auc(positive: list[float], negative: list[float]) -> float:
@@ -95,16 +92,13 @@ def main() -> None:
                                   history=2, thinking=False)
     states = decision_states(demos)
     rows = [score(m, states) for m in args.models]
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "take_decision.json").write_text(json.dumps({"episodes": args.episodes, "rows": rows}, indent=1))
     lines = [f"`python benchmarks/take_decision.py --episodes {args.episodes} --models {' '.join(args.models)}`: "
              f"{rows[0]['take_states']} take states, {rows[0]['go_states']} go states with other objects in view.",
              "", "| model | verb AUC (take − go logit) | copy AUC (P(\" \") after \"Looking for O\") | take logit "
              "> go logit on take states |", "|---|---|---|---|"]
     lines += [f"| {r['model']} | {r['verb_auc']:.3f} | {r['copy_auc']:.3f} | "
               f"{r['take_beats_go_on_take_states']:.2f} |" for r in rows]
-    (RESULTS / "take_decision.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results("take_decision", {"episodes": args.episodes, "rows": rows}, lines)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
+from record import command, write_results  # the module next to this one
+
 PHASES = ["generate", "env", "teacher", "reference", "update"]
 ARMS = {"grpo": ("grpo", {}), "sdar": ("sdar", {}), "sdar_whole_teacher": ("sdar", {"teacher.share_prefix": "false"})}
 
@@ -159,13 +160,9 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=4)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    results = {"command": " ".join(["python", "benchmarks/throughput.py"] + sys.argv[1:]),
-               "machine": f"{os.cpu_count()} CPU cores", "step_breakdown": step_breakdown(args),
-               "prompt_growth": prompt_growth(args), "peak_memory": peak_memory(args)}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "throughput.json").write_text(json.dumps(results, indent=2))
-    (RESULTS / "throughput.md").write_text(f"`{results['command']}` on {results['machine']}\n\n" + markdown(results))
-    print(markdown(results))
+    results = {"step_breakdown": step_breakdown(args), "prompt_growth": prompt_growth(args),
+               "peak_memory": peak_memory(args)}
+    write_results("throughput", results, [f"`{command()}`", "", markdown(results)])
 
 
 if __name__ == "__main__":

@@ -35,13 +35,12 @@ import os
 import platform
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from unittest import mock
 
-RESULTS = Path(__file__).parent / "results"
+from record import command, write_results  # the module next to this one
 
 
 # ----- the shared task: prompts of every step and the reward ---------------------------------------------------
@@ -260,7 +259,7 @@ def markdown(results: dict) -> str:
              f"{results['sdar_over_trl_without_generation']:.2f}x")
     lines += ["", ratio, "",
               f"Settings: {results['settings']}", "",
-              "Versions: " + ", ".join(f"{k} {v[k]}" for k in v), f"Machine: {results['machine']}"]
+              "Versions: " + ", ".join(f"{k} {v[k]}" for k in v)]
     return "\n".join(lines) + "\n"
 
 
@@ -280,13 +279,8 @@ def main() -> None:
     args = parser.parse_args()
     for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
         os.environ.setdefault(name, "1")
-    import torch
-
     steps = measure(args)
-    results = {"command": " ".join(["python", "benchmarks/trl_compare.py"] + sys.argv[1:]),
-               "machine": f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), "
-                          f"{torch.get_num_threads()} torch threads",
-               "settings": f"model {args.model}, env {args.env} (1 turn), {args.tasks} prompts x G={args.group}, "
+    results = {"settings": f"model {args.model}, env {args.env} (1 turn), {args.tasks} prompts x G={args.group}, "
                            f"{args.max_new_tokens} new tokens each, fp32 CPU, lr {args.lr}, beta {args.beta}, "
                            f"entropy {args.entropy_coef}, {args.repeats} interleaved runs x {args.steps} steps",
                "versions": versions(), "sdar": summarise(steps["sdar"]), "trl": summarise(steps["trl"]),
@@ -294,10 +288,7 @@ def main() -> None:
     results["sdar_over_trl"] = results["sdar"]["step_seconds_mean"] / results["trl"]["step_seconds_mean"]
     results["sdar_over_trl_without_generation"] = (results["sdar"]["rest_seconds_mean"]
                                                    / results["trl"]["rest_seconds_mean"])
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "trl_compare.json").write_text(json.dumps(results, indent=2))
-    (RESULTS / "trl_compare.md").write_text(f"`{results['command']}`\n\n" + markdown(results))
-    print(markdown(results))
+    write_results("trl_compare", results, [f"`{command()}`", "", markdown(results)])
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 from invalid_turns import SIGHT, sight_counts  # the benchmark next to this one
-from sft_precision import RESULTS, machine
+from record import RESULTS, code_version, command, write_results
 
 from sdar.evaluate import wilson_interval
 
@@ -54,14 +54,6 @@ def run(cmd: list[str], out: Path, log: Path) -> None:
         code = subprocess.run(cmd, stdout=stdout, stderr=stderr, env={**os.environ, "HF_HUB_OFFLINE": "1"}).returncode
     if code != 0:
         raise SystemExit(f"{' '.join(map(shlex.quote, cmd))} failed with exit code {code}; its output: {log}")
-
-
-def code_version() -> str:
-    """The commit the cells run (`git describe`; "-dirty" when tracked files differ from it), so that a
-    comparison resumed in another sitting shows whether all its cells ran the same code."""
-    found = subprocess.run(["git", "-C", str(Path(__file__).resolve().parent), "describe", "--always", "--dirty",
-                            "--abbrev=12"], capture_output=True, text=True)
-    return found.stdout.strip() if found.returncode == 0 else "unknown (not a git checkout)"
 
 
 def cell(variant: list[str], seed: int, args, out: Path) -> dict:
@@ -150,7 +142,6 @@ def main() -> None:
         raise SystemExit("--variant: two variants share a name")
     if len(set(args.seeds)) != len(args.seeds):
         raise SystemExit(f"--seeds: each seed once, got {args.seeds}")
-    command = " ".join(map(shlex.quote, ["python", "benchmarks/warm_compare.py", *sys.argv[1:]]))
     cells: dict[str, list[dict]] = {name: [] for name in variants}
     t0 = time.perf_counter()
     for seed in args.seeds:
@@ -158,13 +149,8 @@ def main() -> None:
             cells[name].append(cell(options, seed, args, Path(args.out) / name.replace(" ", "_") / f"seed{seed}"))
             print(f"{name}, seed {seed}: won {cells[name][-1]['wins']}/{cells[name][-1]['episodes']}, "
                   f"valid {cells[name][-1]['valid_action_rate']:.3f}", flush=True)
-            results, lines = Path(args.results), table(cells, command)
-            results.mkdir(parents=True, exist_ok=True)
-            report = {"command": command, "machine": machine(), "cells": cells,
-                      "seconds_this_sitting": time.perf_counter() - t0}
-            (results / f"{args.name}.json").write_text(json.dumps(report, indent=1) + "\n")
-            (results / f"{args.name}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+            write_results(args.name, {"cells": cells, "seconds_this_sitting": time.perf_counter() - t0},
+                          table(cells, command()), folder=Path(args.results))
 
 
 if __name__ == "__main__":

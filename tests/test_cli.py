@@ -237,15 +237,42 @@ def test_vanilla_and_with_skills_contradict(capsys):
 
 
 def benchmark(name: str):
-    """The module benchmarks/NAME.py (the benchmarks are scripts, not a package)."""
+    """The module benchmarks/NAME.py (the benchmarks are scripts, not a package: run as a script, one finds
+    the modules beside it, so its folder goes on the path here too)."""
     import importlib.util
+    import sys
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
+    folder = Path(__file__).resolve().parents[1] / "benchmarks"
+    if str(folder) not in sys.path:
+        sys.path.append(str(folder))
+    spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_benchmark_results_name_their_command_commit_and_machine(tmp_path, monkeypatch, capsys):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    record = benchmark("record")
+    monkeypatch.setattr(sys, "argv", ["/somewhere/benchmarks/toy.py", "--label", "two words"])
+    record.write_results("toy", {"rows": [1, 2]}, ["# toy", "| a |"], folder=tmp_path / "out")
+    written = json.loads((tmp_path / "out" / "toy.json").read_text())
+    head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
+                          cwd=Path(record.__file__).parent).stdout.strip()
+    assert written["command"] == "python benchmarks/toy.py --label 'two words'"
+    assert written["rows"] == [1, 2] and head and head in written["commit"]
+    assert written["machine"]["cores"] == os.cpu_count() and written["machine"]["torch"] == torch.__version__
+    md = (tmp_path / "out" / "toy.md").read_text().splitlines()
+    assert md[:3] == ["# toy", "| a |", ""] and md[3].startswith(f"Commit {written['commit']}; device ")
+    assert capsys.readouterr().out.splitlines() == md
+    kept = record.machine(precision="bf16")
+    record.write_results("toy", {"machine": kept}, [], folder=tmp_path / "out")  # a benchmark's own record wins
+    assert json.loads((tmp_path / "out" / "toy.json").read_text())["machine"]["precision"] == "bf16"
 
 
 def test_demo_thoughts_counts_thought_kinds_per_task_type():
@@ -352,9 +379,11 @@ def test_warm_compare_runs_each_cell_once_and_refuses_a_changed_command(tmp_path
     assert rows[0].startswith("`python benchmarks/warm_compare.py --out ")
     assert rows[2].startswith("Code: ") and "different code" not in rows[2]  # one commit for both cells
     assert rows[4].startswith("Pooled over seeds 0 ")
-    assert [r.split(" | ")[0] for r in rows[8:]] == ["| plain", "| short window"]
-    assert all(" = 0." in r and "/2 (seed 0)" in r for r in rows[8:])
-    cells = json.loads((tmp_path / "wc.json").read_text())["cells"]
+    assert [r.split(" | ")[0] for r in rows[8:-2]] == ["| plain", "| short window"]
+    assert all(" = 0." in r and "/2 (seed 0)" in r for r in rows[8:-2])
+    record = json.loads((tmp_path / "wc.json").read_text())
+    assert rows[-1].startswith(f"Commit {record['commit']}; device ") and record["command"] == rows[0].strip("`")
+    cells = record["cells"]
     evals = {name: c[0]["eval"] for name, c in cells.items()}  # the window each warm start was trained with
     assert "--history 2 " in " ".join(evals["plain"]) and "--history 1 " in " ".join(evals["short window"])
     assert cells["plain"][0]["code"] in rows[2]
