@@ -125,6 +125,9 @@ def eval_arguments(args: list[str]) -> argparse.Namespace:
     parser.add_argument("--split", default=None, choices=("valid_seen", "valid_unseen"),
                         help="ALFWorld evaluation split (default valid_seen)")
     parser.add_argument("--workers", type=int, default=0, help="run environments in N worker processes")
+    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                        help="with --workers: seconds an environment call may take before its worker is killed "
+                             f"and the episode counted failed (default {RunConfig().env.timeout:g}, --env.timeout)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (it goes to stderr)")
     parser.add_argument("--trajectories", default=None, metavar="FILE",
@@ -145,6 +148,9 @@ def eval_arguments(args: list[str]) -> argparse.Namespace:
             raise UsageError(f"{flag}: must be {'> 0' if low else '>= 0'}, got {value}")
     if a.history < -1:
         raise UsageError(f"--history: must be >= -1 (-1: the environment's own), got {a.history}")
+    if a.timeout is not None and (a.workers == 0 or not a.timeout > 0):
+        raise UsageError(f"--timeout: must be > 0 and needs --workers (calls in this process are not timed), "
+                         f"got {a.timeout} with --workers {a.workers}")
     return a
 
 
@@ -190,7 +196,7 @@ def cmd_eval(args: list[str]) -> int:
         agent = make_eval_agent(a, stop_strings=get_format(spec.prompt_format).stop_strings)
         pool = stack.enter_context(WorkerPool(a.workers)) if a.workers > 0 else None
         if pool is not None:
-            spec = in_workers(spec, pool=pool)
+            spec = in_workers(spec, pool=pool, timeout=a.timeout or RunConfig().env.timeout)
         summary, _ = evaluate(agent, spec, episodes=a.episodes, max_turns=a.max_turns or spec.max_turns,
                               history=history, thinking=a.thinking, max_prompt_tokens=a.max_prompt_tokens,
                               batch_size=a.batch_size,

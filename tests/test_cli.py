@@ -201,6 +201,8 @@ def test_a_lora_adapter_given_as_a_model_says_to_export_it(capsys, tmp_path):
     (["eval", "--policy", "expert", "--temperature", "-1"], ["--temperature", ">= 0"]),
     (["eval", "--policy", "expert", "--max-new-tokens", "0"], ["--max-new-tokens", "> 0"]),
     (["eval", "--policy", "expert", "--workers", "-2"], ["--workers", ">= 0"]),
+    (["eval", "--policy", "expert", "--timeout", "5"], ["--timeout", "needs --workers"]),
+    (["eval", "--policy", "expert", "--workers", "1", "--timeout", "0"], ["--timeout", "> 0"]),
     pytest.param(["eval", "--model", "tiny", "--device", "cuda:0"], ["--model.device cuda:0", "no CUDA GPU"],
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")),
     (["train", "--preset", "tiny", "--warmstart.noise", "1.5", "--warmstart.episodes", "2"],
@@ -216,6 +218,22 @@ def test_bad_input_is_one_clear_line(capsys, argv, words, tmp_path):
     assert "\n" not in line and "Traceback" not in line
     for word in words:
         assert word in line
+
+
+@pytest.mark.parametrize("flags, timeout", [([], 60.0), (["--timeout", "7.5"], 7.5)])
+def test_eval_workers_get_the_timeout(capsys, monkeypatch, flags, timeout):
+    import sdar.envs.workers as workers
+
+    given = []
+
+    def in_workers(spec, **kwargs):
+        given.append(kwargs["timeout"])
+        return real(spec, **kwargs)
+    real = workers.in_workers
+    monkeypatch.setattr(workers, "in_workers", in_workers)
+    code, out, err = run(capsys, "eval", "--policy", "expert", "--episodes", "1", "--workers", "1", "--json", *flags)
+    assert code == 0, err
+    assert given == [timeout] and json.loads(out.splitlines()[-1])["success_rate"] == 1.0
 
 
 @pytest.mark.parametrize("flags, shows", [(["--algo", "skill_prompt"], True), (["--with-skills"], True),
