@@ -28,7 +28,6 @@ from pathlib import Path
 from record import RESULTS, command, write_results  # the module next to this one
 
 
-
 def config(algo: str, seed: int, args, out: Path):
     from sdar.config import build_config
 
