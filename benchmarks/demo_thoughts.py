@@ -17,7 +17,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from record import write_results  # the module next to this one
+from record import command, write_results  # the module next to this one
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 KINDS = ("not here", "kind done", "here it is", "carrying", "template")
@@ -51,9 +51,9 @@ def counts(trained) -> dict:
     return {row: {k: c[k] for k in ("turns", *KINDS, "after put")} for row, c in sorted(table.items())}
 
 
-def markdown(table: dict, command: str) -> str:
+def markdown(table: dict, command_line: str) -> str:
     head = ["task type", "turns", *KINDS, "after a put"]
-    lines = [f"`{command}`", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = [f"`{command_line}`", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join([row, *(str(v) for v in c.values())]) + " |" for row, c in table.items()]
     return "\n".join(lines)
 
@@ -70,13 +70,11 @@ def main() -> None:
     tokenizer = load_tokenizer(o.model)
     _, trained = training_demos(o, env_spec(o), tokenizer)
     table = counts(trained)
-    command = " ".join(["python benchmarks/demo_thoughts.py", *args])
     if a.results:
         results = Path(a.results)
-        write_results(results.name, {"command": command, "counts": table}, [markdown(table, command)],
-                      folder=results.parent)
+        write_results(results.name, {"counts": table}, [markdown(table, command())], folder=results.parent)
     else:
-        print(markdown(table, command))
+        print(markdown(table, command()))
 
 
 if __name__ == "__main__":

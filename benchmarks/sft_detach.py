@@ -17,7 +17,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from record import machine, write_results  # the modules next to this one
+from record import command, machine, write_results  # the modules next to this one
 from sft_precision import one_run, summarize, table
 
 VARIANTS = {"whole": [], "detached": ["--detach-prompt"]}
@@ -46,9 +46,7 @@ def main() -> None:
     speedup = summary["whole"]["train_seconds"] / summary["detached"]["train_seconds"]
     result = {"args": vars(args), "runs": runs, "summary": summary, "detach_speedup": speedup,
               "machine": machine(precision=runs[0]["precision"])}
-    command = (f"python benchmarks/sft_detach.py --episodes {args.episodes} --gap-episodes {args.gap_episodes}"
-               f"{' --thinking' if args.thinking else ''} --repeats {args.repeats}")
-    lines = [f"`{command}` ({args.model}, {args.env}, {runs[0]['trained_turns']} trained turns, "
+    lines = [f"`{command()}` ({args.model}, {args.env}, {runs[0]['trained_turns']} trained turns, "
              f"precision {runs[0]['precision']})", "", *table(summary, "backward")]
     lines += ["", f"--detach-prompt trains {speedup:.2f}x as fast."]
     write_results("sft_detach", result, lines)

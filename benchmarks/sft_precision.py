@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from record import machine, write_results  # the module next to this one
+from record import command, machine, write_results  # the module next to this one
 
 from sdar.models import cpu_has_bf16
 
@@ -86,7 +86,7 @@ def main() -> None:
     speedup = summary["fp32"]["train_seconds"] / summary["bf16"]["train_seconds"]
     result = {"args": vars(args), "runs": runs, "summary": summary, "bf16_speedup": speedup,
               "machine": machine(cpu_native_bf16=cpu_has_bf16())}
-    lines = [f"`python benchmarks/sft_precision.py --episodes {args.episodes} --repeats {args.repeats}` "
+    lines = [f"`{command()}` "
              f"({args.model}, {args.env}; native bf16 on this CPU: {cpu_has_bf16()})", "", *table(summary, "precision")]
     lines += ["", f"bf16 autocast trains {speedup:.2f}x as fast as fp32."]
     write_results("sft_precision", result, lines)

@@ -24,7 +24,7 @@ import argparse
 import os
 
 import torch
-from record import write_results  # the module next to this one
+from record import command, write_results  # the module next to this one
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -92,7 +92,7 @@ def main() -> None:
                                   history=2, thinking=False)
     states = decision_states(demos)
     rows = [score(m, states) for m in args.models]
-    lines = [f"`python benchmarks/take_decision.py --episodes {args.episodes} --models {' '.join(args.models)}`: "
+    lines = [f"`{command()}`: "
              f"{rows[0]['take_states']} take states, {rows[0]['go_states']} go states with other objects in view.",
              "", "| model | verb AUC (take − go logit) | copy AUC (P(\" \") after \"Looking for O\") | take logit "
              "> go logit on take states |", "|---|---|---|---|"]
