@@ -217,6 +217,8 @@ class WarmstartConfig:
     """Share of demonstration episodes shown with the skills in the prompt."""
     move_share: float = 1.0
     """Share of the demonstrated moves ("go to ...") trained on (`sdar sft --move-share`)."""
+    kind_repeat: int = 1
+    """Times each demonstrated change of kind is trained on (`sdar sft --kind-repeat`)."""
     train_layers: int = 0
     """Warm-start only the top K decoder layers (`sdar sft --train-layers`); 0: all weights."""
     detach_prompt: bool = False
@@ -380,6 +382,8 @@ def validate(cfg: RunConfig) -> None:
                     "train.warn_ratio_max", "train.warn_kl", "env.workers"], allow_zero=True)
     _positive(cfg, ["env.timeout", "lora.alpha", "warmstart.epochs", "warmstart.lr"])
     _positive(cfg, ["warmstart.episodes", "warmstart.train_layers", "warmstart.max_turns"], allow_zero=True)
+    if cfg.warmstart.kind_repeat < 1:
+        raise ConfigError(f"--warmstart.kind_repeat: must be >= 1 (1: once), got {cfg.warmstart.kind_repeat}")
     _positive(cfg, ["warmstart.noise", "warmstart.skills_share", "warmstart.move_share", "warmstart.repeat_share",
                     "warmstart.tempt", "warmstart.stray"], allow_zero=True, at_most=1)
     _positive(cfg, ["lora.r"], allow_zero=True)

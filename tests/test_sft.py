@@ -3,6 +3,7 @@ the loss going down on the tiny model, valid noise-free actions, skills only whe
 
 import json
 import re
+from collections import Counter
 
 import pytest
 import torch
@@ -288,6 +289,34 @@ def test_thin_moves_drops_only_moves_in_the_asked_share(real_tokenizer):
     assert half == thin_moves(demos, 0.5, seed=0) and half != thin_moves(demos, 0.5, seed=1)
 
 
+def test_kind_changes_mark_the_moves_that_leave_number_one_of_a_kind():
+    from sdar.sft.demos import Demo, kind_changes
+
+    def episode(task, *actions):
+        return [Demo(task, k, "", [], [], "", a, a.startswith("noisy "), False, True) for k, a in enumerate(actions)]
+
+    first, second = SPEC.make_task(0), SPEC.make_task(1)
+    demos = episode(first, "go to cabinet 2", "open cabinet 2", "go to cabinet 1", "go to drawer 2",
+                    "go to drawer 1", "take mug 1 from drawer 1", "go to fridge 1")
+    demos += episode(second, "go to drawer 1", "go to cabinet 1", "go to cabinet 2", "go to shelf 1")
+    # the second episode's first move starts from nowhere, not from where the first episode ended
+    assert kind_changes(demos) == [False, False, False, True, False, False, True,
+                                   False, True, False, False]
+
+
+def test_kind_repeat_imitates_each_change_of_kind_that_many_times(real_tokenizer):
+    from sdar.sft.demos import kind_changes
+    from sdar.sft.run import SFTOptions, training_demos
+
+    options = dict(episodes=6, gap_episodes=0, max_turns=30, history=2)
+    demos, once = training_demos(SFTOptions(**options), SPEC, real_tokenizer)
+    changes = {(d.task.seed, d.turn_index) for d, change in zip(demos, kind_changes(demos)) if change and not d.noisy}
+    _, thrice = training_demos(SFTOptions(**options, kind_repeat=3), SPEC, real_tokenizer)
+    times = Counter((d.task.seed, d.turn_index) for d in thrice)
+    assert changes and set(times) == {(d.task.seed, d.turn_index) for d in once}
+    assert all(times[key] == (3 if key in changes else 1) for key in times)
+
+
 def test_skills_appear_only_in_the_skills_share(real_tokenizer):
     tok = real_tokenizer
     demos = demos_of(tok, episodes=8, skills_share=0.25)
@@ -431,6 +460,7 @@ def test_auto_precision_is_bf16_for_training_only_where_the_cpu_has_it(monkeypat
     (["--tempt", "1.5"], ["--tempt", "[0, 1]"]),
     (["--stray", "-0.1"], ["--stray", "[0, 1]"]),
     (["--kind-change"], ["--kind-change", "--thinking"]),
+    (["--kind-repeat", "0"], ["--kind-repeat", ">= 1"]),
     (["--precision", "fp16"], ["--precision", "bf16", "fp32"]),
 ])
 def test_bad_options_are_one_clear_line(argv, words):
@@ -572,7 +602,7 @@ def test_train_chains_a_warm_start_and_records_it(tmp_path):
                  "--warmstart.train_layers", "1", "--warmstart.repeat_share", "0.5", "--warmstart.tempt", "0.2",
                  "--warmstart.stray", "0.3", "--warmstart.detach_prompt", "true",
                  "--warmstart.look_after_invalid", "true", "--warmstart.kind_change", "true",
-                 "--warmstart.max_turns", "5",
+                 "--warmstart.max_turns", "5", "--warmstart.kind_repeat", "2",
                  "--rollout.thinking", "true"]) == 0
     saved = json.loads((run / "config.json").read_text())
     assert saved["model"]["path"] == str((run / "warmstart" / "model").resolve())  # absolute: resume from anywhere
@@ -583,6 +613,7 @@ def test_train_chains_a_warm_start_and_records_it(tmp_path):
     assert record["options"]["repeat_share"] == 0.5 and record["options"]["tempt"] == 0.2
     assert record["options"]["stray"] == 0.3 and record["options"]["detach_prompt"] is True
     assert record["options"]["look_after_invalid"] is True and record["options"]["kind_change"] is True
+    assert record["options"]["kind_repeat"] == 2
     assert (run / "final" / "model.safetensors").is_file()
 
 

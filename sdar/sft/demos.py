@@ -331,6 +331,19 @@ def is_move(demo: Demo) -> bool:
     return demo.action.startswith(MOVE_PREFIX)
 
 
+def kind_changes(demos: list[Demo]) -> list[bool]:
+    """Per demo, whether its action leaves number 1 of a kind for another kind ("go to coffeemachine 1" at
+    cabinet 1: `_kind_change`). `demos` as `expert_demonstrations(keep_noisy=True)` returns them, in episode
+    order with the noisy turns, whose moves move the agent too."""
+    standing: dict[int, str] = {}  # per task id, where the last move went
+    flags = []
+    for d in demos:
+        flags.append(bool(_kind_change(standing.get(id(d.task)), d.action)))
+        if is_move(d):
+            standing[id(d.task)] = d.action[len(MOVE_PREFIX):]
+    return flags
+
+
 def thin_moves(demos: list[Demo], share: float, seed: int) -> list[Demo]:
     """The demos with only a random `share` of the moves (actions starting "go to ") kept, in order.
 

@@ -53,6 +53,9 @@ class SFTOptions:
     loop pushes that out of the history window), then searches on from there."""
     move_share: float = 1.0
     """Share of the moves ("go to ...") imitated; the rest only shape later prompts (< 1: more on rarer actions)."""
+    kind_repeat: int = 1
+    """Times each turn that leaves number 1 of a kind for another kind is imitated (ALFWorld's demonstrator
+    counts each kind down, so that is where it changes kind, the "go to" a warmed-up model gets wrong most)."""
     skills_share: float = 0.25
     """Share of episodes whose prompts carry the skills (teacher format), so the model learns to use them."""
     thinking: bool = False
@@ -112,6 +115,7 @@ def validate(o: SFTOptions) -> None:
         (o.lr > 0, "--lr", f"must be > 0, got {o.lr}"),
         (0.0 <= o.noise <= 1.0, "--noise", f"must be in [0, 1], got {o.noise}"),
         (0.0 <= o.move_share <= 1.0, "--move-share", f"must be in [0, 1], got {o.move_share}"),
+        (o.kind_repeat >= 1, "--kind-repeat", f"must be >= 1 (1: once, as any turn), got {o.kind_repeat}"),
         (0.0 <= o.repeat_share <= 1.0, "--repeat-share", f"must be in [0, 1], got {o.repeat_share}"),
         (0.0 <= o.tempt <= 1.0, "--tempt", f"must be in [0, 1], got {o.tempt}"),
         (0.0 <= o.stray <= 1.0, "--stray", f"must be in [0, 1], got {o.stray}"),
@@ -152,14 +156,16 @@ def demo_settings(o: SFTOptions, spec) -> dict:
 
 def training_demos(o: SFTOptions, spec, tokenizer) -> tuple[list, list]:
     """(every demo turn, noisy ones included; the turns trained on): noisy turns and thinned-out moves
-    shape later prompts but are not imitated."""
-    from sdar.sft.demos import expert_demonstrations, thin_moves
+    shape later prompts but are not imitated; turns that change kind are imitated `kind_repeat` times."""
+    from sdar.sft.demos import expert_demonstrations, kind_changes, thin_moves
 
     demos = expert_demonstrations(spec, tokenizer, episodes=o.episodes, seed=o.seed, noise=o.noise,
                                   repeat_share=o.repeat_share, tempt=o.tempt, stray=o.stray,
                                   look_after_invalid=o.look_after_invalid,
                                   skills_share=o.skills_share, keep_noisy=True, **demo_settings(o, spec))
     trained = thin_moves([d for d in demos if not d.noisy], o.move_share, o.seed)
+    changes = {id(d) for d, change in zip(demos, kind_changes(demos)) if change}
+    trained = [d for d in trained for _ in range(o.kind_repeat if id(d) in changes else 1)]
     if not trained:
         raise ConfigError(f"--noise {o.noise} and --move-share {o.move_share} leave no expert turn to imitate; "
                           "lower the noise, raise the move share or --episodes")
