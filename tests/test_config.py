@@ -38,7 +38,7 @@ def test_round_trip_through_json():
     ({"loss.algo": "skill_grpo", "teacher.context": "sibling"}, ["--teacher.context sibling", "skill_grpo"]),
     ({"warmstart.noise": "1.5"}, ["--warmstart.noise", "in [0, 1]"]),
     ({"warmstart.tempt": "-0.1"}, ["--warmstart.tempt", "in [0, 1]"]),
-    ({"warmstart.kind_repeat": "0"}, ["--warmstart.kind_repeat", ">= 1"]),
+    ({"warmstart.kind_repeat": "0"}, ["--warmstart.kind_repeat", "> 0"]),
     ({"loss.beta": "nan"}, ["--loss.beta", "nan"]),
     ({"optim.lr": "inf"}, ["--optim.lr", "inf"]),
     ({"env.history": "-5"}, ["--env.history", ">= -1"]),
