@@ -289,28 +289,27 @@ def test_thin_moves_drops_only_moves_in_the_asked_share(real_tokenizer):
     assert half == thin_moves(demos, 0.5, seed=0) and half != thin_moves(demos, 0.5, seed=1)
 
 
-def test_kind_changes_mark_the_moves_that_leave_number_one_of_a_kind():
-    from sdar.sft.demos import Demo, kind_changes
-
-    def episode(task, *actions):
-        return [Demo(task, k, "", [], [], "", a, a.startswith("noisy "), False, True) for k, a in enumerate(actions)]
-
-    first, second = SPEC.make_task(0), SPEC.make_task(1)
-    demos = episode(first, "go to cabinet 2", "open cabinet 2", "go to cabinet 1", "go to drawer 2",
-                    "go to drawer 1", "take mug 1 from drawer 1", "go to fridge 1")
-    demos += episode(second, "go to drawer 1", "go to cabinet 1", "go to cabinet 2", "go to shelf 1")
-    # the second episode's first move starts from nowhere, not from where the first episode ended
-    assert kind_changes(demos) == [False, False, False, True, False, False, True,
-                                   False, True, False, False]
+def test_demos_mark_the_moves_that_leave_number_one_of_a_kind(real_tokenizer):
+    demos = demos_of(real_tokenizer, episodes=8, noise=0.3, keep_noisy=True)
+    expected, standing = [], {}  # naively: where each episode's last move went, noisy moves included
+    for d in demos:
+        here = standing.get(d.task.seed)
+        expected.append(here is not None and here.endswith(" 1") and d.action.startswith("go to ")
+                        and d.action.split()[2] != here.split()[0])
+        if d.action.startswith("go to "):
+            standing[d.task.seed] = d.action[len("go to "):]
+    assert [d.leaves_kind for d in demos] == expected
+    assert 0 < sum(expected) < sum(d.action.startswith("go to ") for d in demos)  # household: most kinds have one
+    kept = demos_of(real_tokenizer, episodes=8, noise=0.3)  # dropping the noisy turns keeps the marks
+    assert [d.leaves_kind for d in kept] == [d.leaves_kind for d in demos if not d.noisy]
 
 
 def test_kind_repeat_imitates_each_change_of_kind_that_many_times(real_tokenizer):
-    from sdar.sft.demos import kind_changes
     from sdar.sft.run import SFTOptions, training_demos
 
     options = dict(episodes=6, gap_episodes=0, max_turns=30, history=2)
-    demos, once = training_demos(SFTOptions(**options), SPEC, real_tokenizer)
-    changes = {(d.task.seed, d.turn_index) for d, change in zip(demos, kind_changes(demos)) if change and not d.noisy}
+    _, once = training_demos(SFTOptions(**options), SPEC, real_tokenizer)
+    changes = {(d.task.seed, d.turn_index) for d in once if d.leaves_kind}
     _, thrice = training_demos(SFTOptions(**options, kind_repeat=3), SPEC, real_tokenizer)
     times = Counter((d.task.seed, d.turn_index) for d in thrice)
     assert changes and set(times) == {(d.task.seed, d.turn_index) for d in once}

@@ -65,6 +65,8 @@ class Demo:
     won: bool
     teacher_prompt_ids: list[int] | None = None
     """Set only by `gap_report` on its scoring copies (the teacher's prompt for the same response)."""
+    leaves_kind: bool = False
+    """The action goes from number 1 of a kind to another kind (`_kind_change`; `sdar sft --kind-repeat`)."""
 
 
 def response_text(action: str, goal: str, *, thinking: bool, thought: str | None = None) -> str:
@@ -315,33 +317,27 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
         flags = agent.noisy[id(traj.task)]
         thoughts = search_thoughts([t.action if t.valid else None for t in traj.turns], flags, traj.task.goal,
                                    kind_change=kind_change)
+        standing = None  # where the last valid move went (noisy ones move the agent too)
         for turn, noisy, thought in zip(traj.turns, flags, thoughts):
-            if not turn.valid or (noisy and not keep_noisy):  # invalid: it would teach an invalid answer
+            if not turn.valid:  # it would teach an invalid answer
+                continue
+            leaves_kind = bool(_kind_change(standing, turn.action))
+            if turn.action.startswith(MOVE_PREFIX):
+                standing = turn.action[len(MOVE_PREFIX):]
+            if noisy and not keep_noisy:
                 continue
             text, ids = turn.response_text, turn.response_ids
             if thinking and thought is not None and not noisy:  # the history shows actions only: prompts stay as run
                 text = response_text(turn.action, traj.task.goal, thinking=True, thought=thought)
                 ids = tokenizer(text, add_special_tokens=False)["input_ids"]
             demos.append(Demo(traj.task, turn.turn_index, turn.prompt, turn.prompt_ids, ids, text,
-                              turn.action or "", noisy, id(traj.task) in skills_tasks, traj.won))
+                              turn.action or "", noisy, id(traj.task) in skills_tasks, traj.won,
+                              leaves_kind=leaves_kind))
     return demos
 
 
 def is_move(demo: Demo) -> bool:
     return demo.action.startswith(MOVE_PREFIX)
-
-
-def kind_changes(demos: list[Demo]) -> list[bool]:
-    """Per demo, whether its action leaves number 1 of a kind for another kind ("go to coffeemachine 1" at
-    cabinet 1: `_kind_change`). `demos` as `expert_demonstrations(keep_noisy=True)` returns them, in episode
-    order with the noisy turns, whose moves move the agent too."""
-    standing: dict[int, str] = {}  # per task id, where the last move went
-    flags = []
-    for d in demos:
-        flags.append(bool(_kind_change(standing.get(id(d.task)), d.action)))
-        if is_move(d):
-            standing[id(d.task)] = d.action[len(MOVE_PREFIX):]
-    return flags
 
 
 def thin_moves(demos: list[Demo], share: float, seed: int) -> list[Demo]:

@@ -157,15 +157,14 @@ def demo_settings(o: SFTOptions, spec) -> dict:
 def training_demos(o: SFTOptions, spec, tokenizer) -> tuple[list, list]:
     """(every demo turn, noisy ones included; the turns trained on): noisy turns and thinned-out moves
     shape later prompts but are not imitated; turns that change kind are imitated `kind_repeat` times."""
-    from sdar.sft.demos import expert_demonstrations, kind_changes, thin_moves
+    from sdar.sft.demos import expert_demonstrations, thin_moves
 
     demos = expert_demonstrations(spec, tokenizer, episodes=o.episodes, seed=o.seed, noise=o.noise,
                                   repeat_share=o.repeat_share, tempt=o.tempt, stray=o.stray,
                                   look_after_invalid=o.look_after_invalid,
                                   skills_share=o.skills_share, keep_noisy=True, **demo_settings(o, spec))
     trained = thin_moves([d for d in demos if not d.noisy], o.move_share, o.seed)
-    changes = {id(d) for d, change in zip(demos, kind_changes(demos)) if change}
-    trained = [d for d in trained for _ in range(o.kind_repeat if id(d) in changes else 1)]
+    trained = [d for d in trained for _ in range(o.kind_repeat if d.leaves_kind else 1)]
     if not trained:
         raise ConfigError(f"--noise {o.noise} and --move-share {o.move_share} leave no expert turn to imitate; "
                           "lower the noise, raise the move share or --episodes")
@@ -244,7 +243,8 @@ def run_sft(o: SFTOptions) -> dict:
     record = {"options": dataclasses.asdict(o), "max_turns": common["max_turns"], "history": common["history"],
               "device": str(device), "precision": "bf16" if amp else "fp32",
               "demos": {**demo_stats(demos), "trained_turns": len(trained),
-                        "trained_moves": sum(map(is_move, trained))},
+                        "trained_moves": sum(map(is_move, trained)),
+                        "trained_kind_changes": sum(d.leaves_kind for d in trained)},
               "epochs": epochs,
               "held_out": {"demos": demo_stats(held_out) if held_out else None, "before": before, "after": after},
               **timings}
