@@ -33,7 +33,8 @@ from sdar.envs.shop import (
     shop_spec,
 )
 from sdar.envs.shop.env import best_options
-from sdar.envs.shop.reward import title_nouns, token_set_ratio, webshop_reward
+from sdar.envs.shop.reward import (normalize_color, option_match, option_matches, title_nouns, token_set_ratio,
+                                   webshop_reward)
 from sdar.envs.shop.vocab import TYPES
 from sdar.evaluate import evaluate
 from sdar.rollout.collect import ExpertAgent, RandomAgent, run_episodes
@@ -160,6 +161,16 @@ def test_token_set_ratio_matches_fuzzywuzzy_on_hand_cases() -> None:
     assert token_set_ratio("pack of 2", "pack of 12") == 95  # 2·9/19: "of pack 2" vs "of pack 12"
     assert token_set_ratio("red", "bed") == 67  # no shared token: the plain ratio, 2·2/6
     assert token_set_ratio("", "x") == 0
+
+
+def test_options_are_compared_by_webshops_first_colour() -> None:
+    for value, colour in [("", ""), ("black forest", "black"), ("violet lavender", "lavender"),
+                          ("steelivy fuchsia", "fuchsia"), ("123alabaster", "alabaster"), ("webshop", "webshop")]:
+        assert normalize_color(value) == colour  # WebShop's own test cases
+    assert option_matches(["pack of 12", "grey", "XL"], ["grey", "XL", "pack of 12"]) == 3
+    assert option_matches(["pack of 12", "blue", "XL"], ["grey", "XL", "pack of 12"]) == 2
+    assert token_set_ratio("black forest", "jet black") < 85 and option_match("black forest", "jet black")
+    assert token_set_ratio("navy blue", "navy") == 100 and not option_match("navy blue", "navy")  # "blue" ≠ "navy"
 
 
 def test_reward_counts_attributes_options_price_and_type() -> None:

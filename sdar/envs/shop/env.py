@@ -24,7 +24,7 @@ from sdar.envs.shop.catalogue import (
     generated_catalogue,
     generated_goal,
 )
-from sdar.envs.shop.reward import fuzzy_match, webshop_reward
+from sdar.envs.shop.reward import option_match, webshop_reward
 from sdar.types import Observation, Task
 
 ENV_NAME = "shop"
@@ -70,7 +70,7 @@ def best_options(product: Product, goal: Goal) -> dict[str, str]:
     """For each option of the product, the value matching a goal option (if one does)."""
     chosen = {}
     for name, values in product.options:
-        match = next((v for v in values if any(fuzzy_match(v, g) for g in goal.options)), None)
+        match = next((v for v in values if any(option_match(v, g) for g in goal.options)), None)
         if match is not None:
             chosen[name] = match
     return chosen

@@ -5,7 +5,8 @@
 
 - an attribute matches when a product attribute has fuzzy token-set ratio > 85 with it, or it occurs
   in the title, features or description (lower-cased);
-- an option matches when a chosen option value has token-set ratio > 85 with it;
+- an option matches when a chosen option value has token-set ratio > 85 with it, both first reduced to
+  the first colour of WebShop's `COLOR_SET` they contain (`normalize_color`: "navy blue" → "blue");
 - r_type = 1 when the query, ≥ 2 levels of the category path, or > 20% of the goal title's nouns match;
   0.5 when none does; 0.1 below 10% of the nouns and 0 with none.
 Deviations: `token_set_ratio` is fuzzywuzzy's algorithm on difflib (its pure-Python fallback); the
@@ -24,6 +25,15 @@ STOPWORDS = frozenset((
     "a an and are as at be by for from has have in is it its of on or that the this to with without your you "
     "men mens women womens woman man unisex kids boys girls pack set size color inch inches ounce oz count "
     "new premium best quality").split())
+# web_agent_site/engine/normalize.py's COLOR_SET, in its order (the first one contained wins)
+COLOR_SET = (
+    "alabaster apricot aqua ash asphalt azure banana beige black blue blush bordeaux bronze brown burgundy camel "
+    "camo caramel champagne charcoal cheetah chestnut chocolate christmas coffee cognac copper coral cranberry "
+    "cream crystal dark denim eggplant elephant espresso fuchsia gold granite grape graphite grass gray green grey "
+    "heather indigo ivory ivy khaki lavender lemon leopard light lilac lime magenta maroon mauve merlot midnight "
+    "mint mocha multicolor mushroom mustard natural navy nude olive orange peach pewter pink plum purple rainbow "
+    "red rose royal rust sand sapphire seashell silver skull slate steel stone stonewash sunflower tan taupe teal "
+    "tiger turquoise violet walnut wheat white wine yellow").split()
 
 
 def _process(text: str) -> str:
@@ -80,9 +90,21 @@ def attribute_matches(product, goal_attributes: Iterable[str]) -> int:
     return sum(any(fuzzy_match(p, g) for p in product.attributes) or g.lower() in text for g in goal_attributes)
 
 
+def normalize_color(value: str) -> str:
+    """WebShop's normalize_color: the first colour of `COLOR_SET` that `value` contains as a substring
+    ("steelivy fuchsia" → "fuchsia", which the list has before "ivy" and "steel"), else `value` unchanged.
+    WebShop applies it to every option value, sizes included, and so does the reward here."""
+    return next((color for color in COLOR_SET if color in value), value)
+
+
+def option_match(chosen: str, goal_option: str) -> bool:
+    """Whether a chosen option value counts for a goal option in the reward."""
+    return fuzzy_match(normalize_color(chosen), normalize_color(goal_option))
+
+
 def option_matches(chosen: Iterable[str], goal_options: Iterable[str]) -> int:
     chosen = list(chosen)
-    return sum(any(fuzzy_match(c, g) for c in chosen) for g in goal_options)
+    return sum(any(option_match(c, g) for c in chosen) for g in goal_options)
 
 
 def webshop_reward(product, goal, chosen_options: dict[str, str], ignore: frozenset[str] = frozenset()) -> float:
