@@ -37,28 +37,35 @@ def response_logprobs(
     amp_dtype: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(logprobs, entropy), each (B, n): log p(ids[:, t] | ids[:, :t]) for the last n columns."""
-    extra = {"logits_to_keep": n + 1} if _supports_logits_to_keep(model) else {}
-    with autocast(input_ids.device, amp_dtype):
-        out = model(input_ids=input_ids, attention_mask=attention_mask,
-                    position_ids=position_ids_from_mask(attention_mask), use_cache=False, **extra)
-    logits = out.logits[:, -(n + 1):-1, :].float()  # (B, n, V): position t predicts token t + 1
-    labels = input_ids[:, -n:]  # (B, n)
-    logprobs = logprobs_from_logits(logits, labels)
+    logits = response_logits(model, input_ids, attention_mask, n, amp_dtype=amp_dtype)
+    logprobs = logprobs_from_logits(logits, input_ids[:, -n:])
     entropy = entropy_from_logits(logits) if with_entropy else None
     return logprobs, entropy
 
 
 def detached_prompt_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, n: int, *,
-                           amp_dtype: torch.dtype | None = None) -> torch.Tensor:
-    """`response_logprobs`'s (B, n) log-probs, with the gradient cut at the prompt: all but the last n + 1
-    columns are forwarded without autograd into a KV cache, and the last n + 1 (every response and the
-    token before it) with autograd, attending to that cache. The numbers are the same; the gradient
-    counts the weights' effect on the responses' own positions only, not on the keys and values of the
-    prompt they read. Where prompts are most of the tokens (household demonstrations: 95%) that skips
-    the backward pass and the stored activations of nearly all of them."""
+                             amp_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """`response_logprobs`'s (B, n) log-probs, with the gradient cut at the prompt (`response_logits`)."""
+    logits = response_logits(model, input_ids, attention_mask, n, amp_dtype=amp_dtype, detach_prompt=True)
+    return logprobs_from_logits(logits, input_ids[:, -n:])
+
+
+def response_logits(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, n: int, *,
+                    amp_dtype: torch.dtype | None = None, detach_prompt: bool = False) -> torch.Tensor:
+    """(B, n, V) float32 logits of the last n columns: position t predicts ids[:, t].
+
+    `detach_prompt`: all but the last n + 1 columns are forwarded without autograd into a KV cache, and
+    the last n + 1 (every response and the token before it) with autograd, attending to that cache. The
+    numbers are the same; the gradient counts the weights' effect on the responses' own positions only,
+    not on the keys and values of the prompt they read. Where prompts are most of the tokens (household
+    demonstrations: 95%) that skips the backward pass and the stored activations of nearly all of them."""
     split = input_ids.shape[1] - (n + 1)
-    if split <= 0:
-        return response_logprobs(model, input_ids, attention_mask, n, amp_dtype=amp_dtype)[0]
+    if not detach_prompt or split <= 0:
+        extra = {"logits_to_keep": n + 1} if _supports_logits_to_keep(model) else {}
+        with autocast(input_ids.device, amp_dtype):
+            out = model(input_ids=input_ids, attention_mask=attention_mask,
+                        position_ids=position_ids_from_mask(attention_mask), use_cache=False, **extra)
+        return out.logits[:, -(n + 1):-1, :].float()
     positions = position_ids_from_mask(attention_mask)
     cache_arg = cache_argument(model)
     with torch.no_grad(), autocast(input_ids.device, amp_dtype):
@@ -68,8 +75,7 @@ def detached_prompt_logprobs(model, input_ids: torch.Tensor, attention_mask: tor
     with autocast(input_ids.device, amp_dtype):
         out = model(input_ids=input_ids[:, split:], attention_mask=attention_mask, position_ids=positions[:, split:],
                     use_cache=True, **{cache_arg: getattr(prefix, cache_arg)})
-    logits = out.logits[:, :-1, :].float()  # (B, n, V): position t predicts token t + 1
-    return logprobs_from_logits(logits, input_ids[:, -n:])
+    return out.logits[:, :-1, :].float()
 
 
 def prefix_groups(rows: list[list[int]], keep: list[int], min_shared: int) -> list[tuple[int, list[int]]]:

@@ -205,6 +205,8 @@ class WarmstartConfig:
     """Share of the demonstrated moves ("go to ...") trained on (`sdar sft --move-share`)."""
     kind_repeat: int = 1
     """Times each demonstrated change of kind is trained on (`sdar sft --kind-repeat`)."""
+    unlikelihood: float = 0.0
+    """Weight of the unlikelihood term on the invalid "go to"s a small model writes (`sdar sft --unlikelihood`)."""
     train_layers: int = 0
     """Warm-start only the top K decoder layers (`sdar sft --train-layers`); 0: all weights."""
     detach_prompt: bool = False

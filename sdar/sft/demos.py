@@ -67,6 +67,9 @@ class Demo:
     """Set only by `gap_report` on its scoring copies (the teacher's prompt for the same response)."""
     leaves_kind: bool = False
     """The action goes from number 1 of a kind to another kind (`_kind_change`; `sdar sft --kind-repeat`)."""
+    negatives: tuple[tuple[int, int], ...] = ()
+    """(response index, token id) where a wrong move from the same state first leaves `response_ids`: the
+    token that starts it (`first_divergences`; `sdar sft --unlikelihood`)."""
 
 
 def response_text(action: str, goal: str, *, thinking: bool, thought: str | None = None) -> str:
@@ -205,6 +208,17 @@ def tempting_actions(actions: list[str], goal: str) -> list[str]:
     return [a for a in actions if len(words := a.split()) > 1 and words[0] not in _SEARCH_VERBS and words[1] in named]
 
 
+def first_divergences(ids: list[int], others: list[list[int]]) -> tuple[tuple[int, int], ...]:
+    """(index, token) where each of `others` first differs from `ids`, once each: the token that takes a
+    response off `ids` towards that other one (none where one is a prefix of the other)."""
+    found: list[tuple[int, int]] = []
+    for other in others:
+        j = next((i for i, (a, b) in enumerate(zip(ids, other)) if a != b), None)
+        if j is not None and (j, other[j]) not in found:
+            found.append((j, other[j]))
+    return tuple(found)
+
+
 def stray_moves(here: str | None, admissible: tuple[str, ...] | list[str]) -> list[str]:
     """The invalid "go to"s a small model writes while searching, standing at `here` ("cabinet 3"): to
     where it stands, to the next number of its kind where the room has no such receptacle ("go to
@@ -232,7 +246,9 @@ class DemoAgent(ModelAgent):
     plays one of the `stray_moves` from where the agent stands with probability `stray` (invalid too);
     both are flagged noisy. With `look_after_invalid`, the turn after an invalid one plays "look" where it is
     offered (ALFWorld and household answer "You are facing the cabinet 2. ..."): a model that loops pushes
-    where it stands out of the history window, and "look" brings it back without any memory.
+    where it stands out of the history window, and "look" brings it back without any memory. `wrong`
+    records, per task id and turn, the `stray_moves` from where the agent stands on turns that play a
+    "go to" (empty on the others): the invalid moves a model writes instead.
     """
 
     def __init__(self, tokenizer, *, thinking: bool, noise: float, rng: random.Random,
@@ -245,6 +261,7 @@ class DemoAgent(ModelAgent):
         self.noisy: dict[int, list[bool]] = defaultdict(list)
         self.last: dict[int, str] = {}  # per task id, the action played last
         self.here: dict[int, str] = {}  # per task id, where the last valid "go to" went
+        self.wrong: dict[int, list[list[str]]] = defaultdict(list)
 
     def _messages(self, user_message: str, task: Task) -> list[dict[str, str]]:
         if id(task) in self.skills_tasks:
@@ -274,6 +291,8 @@ class DemoAgent(ModelAgent):
                           and self.rng.random() < self.repeat_share)
                 action = last if repeat else self.rng.choice(others)
             self.noisy[id(env.task)].append(noisy)
+            self.wrong[id(env.task)].append(stray_moves(self.here.get(id(env.task)), obs.admissible_actions)
+                                            if action.startswith(MOVE_PREFIX) else [])
             self.last[id(env.task)] = action
             if action.startswith(MOVE_PREFIX) and action in obs.admissible_actions:
                 self.here[id(env.task)] = action[len(MOVE_PREFIX):]
@@ -287,7 +306,8 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
                           context: str = "skills_by_type", context_tokens: int = 512,
                           max_prompt_tokens: int = 2048, keep_noisy: bool = False,
                           repeat_share: float = 0.0, tempt: float = 0.0, stray: float = 0.0,
-                          look_after_invalid: bool = False, kind_change: bool = False) -> list[Demo]:
+                          look_after_invalid: bool = False, kind_change: bool = False,
+                          negatives: bool = False) -> list[Demo]:
     """One `Demo` per expert turn of `episodes` tasks of `split` (task i: index seed·SEED_STRIDE + i).
 
     `skills_share` of the episodes (rounded, picked at random) carry the `context` provider's block in
@@ -298,7 +318,8 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
     `tempt` a turn plays a `tempting_actions` one where there is one (also noisy), and with probability
     `stray` a search turn plays one of the `stray_moves` (invalid, noisy); `look_after_invalid`: the turn
     after an invalid one looks (`DemoAgent`); `kind_change`: thinking demos' search thoughts say where a
-    kind is done (`search_thoughts`). `max_prompt_tokens`
+    kind is done (`search_thoughts`); `negatives`: each "go to" turn's `Demo.negatives` marks where the
+    `stray_moves` from its state, written with the same thought, leave its response. `max_prompt_tokens`
     is the rollout's student prompt budget (history dropped oldest first above it). Noisy turns are left
     out unless `keep_noisy`, and so are turns the prompt format rejects. Deterministic in `seed`.
     """
@@ -314,11 +335,11 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
                                 thinking=thinking, max_prompt_tokens=max_prompt_tokens)
     demos = []
     for traj in trajectories:
-        flags = agent.noisy[id(traj.task)]
+        flags, wrong = agent.noisy[id(traj.task)], agent.wrong[id(traj.task)]
         thoughts = search_thoughts([t.action if t.valid else None for t in traj.turns], flags, traj.task.goal,
                                    kind_change=kind_change)
         standing = None  # where the last valid move went (noisy ones move the agent too)
-        for turn, noisy, thought in zip(traj.turns, flags, thoughts):
+        for turn, noisy, thought, mistakes in zip(traj.turns, flags, thoughts, wrong):
             if not turn.valid:  # it would teach an invalid answer
                 continue
             leaves_kind = bool(_kind_change(standing, turn.action))
@@ -330,9 +351,11 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
             if thinking and thought is not None and not noisy:  # the history shows actions only: prompts stay as run
                 text = response_text(turn.action, traj.task.goal, thinking=True, thought=thought)
                 ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+            written = [tokenizer(response_text(m, traj.task.goal, thinking=thinking, thought=thought),
+                                 add_special_tokens=False)["input_ids"] for m in mistakes] if negatives else []
             demos.append(Demo(traj.task, turn.turn_index, turn.prompt, turn.prompt_ids, ids, text,
                               turn.action or "", noisy, id(traj.task) in skills_tasks, traj.won,
-                              leaves_kind=leaves_kind))
+                              leaves_kind=leaves_kind, negatives=first_divergences(ids, written)))
     return demos
 
 

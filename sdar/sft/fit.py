@@ -3,11 +3,16 @@
 Loss of a batch (token-mean cross-entropy on response tokens only):
     L = − Σ_t m_t · log π_θ(y_t | s, y_<t) / Σ_t m_t
 with `m` the batch's loss mask (1 exactly on response tokens; never on prompt, skill or padding
-tokens). A batch holds at most `batch_tokens` padded tokens and is forwarded in micro-batches of at most
+tokens). With `unlikelihood` λ > 0, samples that carry `negatives` (response index k, token v: where a
+wrong response from the same state would leave this one) add the unlikelihood term of Welleck et al.
+(2019), token-level, as a mean over the batch's negatives N:
+    L += λ · Σ_(k, v) −log(1 − π_θ(v | s, y_<k)) / |N|
+which pushes down exactly the token that starts the mistake and vanishes where the model already
+avoids it. A batch holds at most `batch_tokens` padded tokens and is forwarded in micro-batches of at most
 `micro_batch_tokens`, whose gradients accumulate (each micro-batch's sum divided by the batch's token
 count, so the step is the same whichever way it is cut; the smaller the micro-batch, the less memory the
 activations take). Rows are left-padded by `sdar.train.batch.build_micro_batch` and scored by
-`sdar.scoring.response_logprobs`, the same code that scores rollouts. One AdamW step per batch,
+`sdar.scoring.response_logits`, the code under the rollouts' scoring. One AdamW step per batch,
 gradient-norm clip, the learning rate decaying linearly to 0 over the run (the usual SFT schedule: the
 last batches of a short run should not move the weights at full rate). Each epoch visits the samples in
 a fresh random order. This module knows nothing about environments or prompts.
@@ -22,7 +27,8 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-from sdar.scoring import detached_prompt_logprobs, response_logprobs, shared_prefix_logprobs
+from sdar.losses import logprobs_from_logits
+from sdar.scoring import response_logits, response_logprobs, shared_prefix_logprobs
 from sdar.skills import get_provider
 from sdar.teacher import teacher_prompt_ids
 from sdar.train.batch import build_micro_batch, check_loss_mask, plan_micro_batches
@@ -33,6 +39,20 @@ SORT_WINDOW = 64  # samples sorted by length together: less padding, order still
 def masked_nll(logprobs: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:
     """−Σ m·logprobs / Σ m over (B, n) tensors (0 when nothing is masked in)."""
     return -(logprobs * loss_mask).sum() / loss_mask.sum().clamp(min=1)
+
+
+def unlikelihood_sum(logits: torch.Tensor, negatives: list, lengths: list[int]) -> torch.Tensor:
+    """Σ −log(1 − p) over every row's `negatives` ((response index, token id) pairs), with p the softmax
+    of `logits` (B, n, V) at that token. Rows are left-padded: a response of length L fills the last L
+    of the n columns, so its index k sits in column n − L + k."""
+    n = logits.shape[1]
+    picks = [(r, n - length + k, token) for r, (pairs, length) in enumerate(zip(negatives, lengths))
+             for k, token in pairs]
+    if not picks:
+        return logits.new_zeros(())
+    rows, cols, tokens = (torch.tensor(column, device=logits.device) for column in zip(*picks))
+    logp = torch.log_softmax(logits[rows, cols], dim=-1).gather(-1, tokens[:, None])[:, 0]
+    return -torch.log1p(-logp.exp().clamp(max=1 - 1e-6)).sum()
 
 
 def shuffled_batches(samples, token_budget: int, rng: random.Random) -> list[list[int]]:
@@ -50,11 +70,13 @@ def shuffled_batches(samples, token_budget: int, rng: random.Random) -> list[lis
 
 def sft(model, tokenizer, samples, *, epochs: int, lr: float, batch_tokens: int, micro_batch_tokens: int,
         seed: int, progress: bool = True, weight_decay: float = 0.01, grad_clip: float = 1.0,
-        amp_dtype=None, detach_prompt: bool = False) -> list[dict]:
+        amp_dtype=None, detach_prompt: bool = False, unlikelihood: float = 0.0) -> list[dict]:
     """Fine-tune `model` in place on `samples` (anything with `prompt_ids`, `response_ids`); one metrics
     dict per epoch: `loss/sft` (token-mean over the epoch, measured before each step), response tokens,
     tokens forwarded (prompt + response, no padding), time. `detach_prompt`: the gradient stops at the
-    prompt (`sdar.scoring.detached_prompt_logprobs`: the same loss, a cheaper backward)."""
+    prompt (`sdar.scoring.response_logits`: the same loss, a cheaper backward). `unlikelihood` > 0 adds
+    the term above for samples with `negatives`; the epoch record then has `loss/unlikelihood` (its
+    mean per negative, before each step) and `sft/negatives`."""
     device = next(model.parameters()).device
     rng = random.Random(seed)
     plans = [shuffled_batches(samples, batch_tokens, rng) for _ in range(epochs)]
@@ -67,28 +89,35 @@ def sft(model, tokenizer, samples, *, epochs: int, lr: float, batch_tokens: int,
     model.train()
     for epoch, plan in enumerate(plans, 1):
         t0 = time.perf_counter()
-        loss_sum, tokens, seen, norms, skipped = 0.0, 0, 0, [], 0
+        loss_sum, tokens, seen, norms, skipped, ul_sum, negatives = 0.0, 0, 0, [], 0, 0.0, 0
         for rows in plan:
             optimizer.zero_grad(set_to_none=True)
             num_tokens = sum(len(samples[i].response_ids) for i in rows)
+            num_negatives = sum(len(getattr(samples[i], "negatives", ())) for i in rows) if unlikelihood > 0 else 0
             seen += sum(len(samples[i].prompt_ids) for i in rows) + num_tokens
-            loss = 0.0
+            loss, ul = 0.0, 0.0
             for chunk in plan_micro_batches([samples[i] for i in rows], micro_batch_tokens):
                 mb = build_micro_batch(samples, [rows[j] for j in chunk], tokenizer.pad_token_id, device)
                 check_loss_mask(mb, samples)  # the loss sees exactly the response ids, nothing of the prompt
-                if detach_prompt:
-                    logprobs = detached_prompt_logprobs(model, mb.input_ids, mb.attention_mask, mb.n,
-                                                        amp_dtype=amp_dtype)
-                else:
-                    logprobs, _ = response_logprobs(model, mb.input_ids, mb.attention_mask, mb.n, amp_dtype=amp_dtype)
+                logits = response_logits(model, mb.input_ids, mb.attention_mask, mb.n, amp_dtype=amp_dtype,
+                                         detach_prompt=detach_prompt)
+                logprobs = logprobs_from_logits(logits, mb.input_ids[:, -mb.n:])
                 part = -(logprobs * mb.loss_mask).sum() / max(num_tokens, 1)  # the batch's token mean, in parts
+                if num_negatives:
+                    chosen = [samples[i] for i in mb.rows]
+                    ul_part = unlikelihood_sum(logits, [s.negatives for s in chosen],
+                                               [len(s.response_ids) for s in chosen]) / num_negatives
+                    part = part + unlikelihood * ul_part
+                    ul += ul_part.item()
                 part.backward()
                 loss += part.item()
             norm = float(torch.nn.utils.clip_grad_norm_(trainable, grad_clip))
             if math.isfinite(norm) and math.isfinite(loss):
                 optimizer.step()
-                loss_sum += loss * num_tokens
+                loss_sum += (loss - unlikelihood * ul) * num_tokens
                 tokens += num_tokens
+                ul_sum += ul * num_negatives
+                negatives += num_negatives
                 norms.append(norm)
             else:
                 skipped += 1
@@ -97,6 +126,8 @@ def sft(model, tokenizer, samples, *, epochs: int, lr: float, batch_tokens: int,
             bar.set_postfix(epoch=epoch, loss=f"{loss:.3f}")
         metrics.append({"epoch": epoch, "loss/sft": loss_sum / max(tokens, 1), "sft/response_tokens": tokens,
                         "sft/tokens": seen, "sft/batches": len(plan), "sft/skipped_steps": skipped,
+                        **({"loss/unlikelihood": ul_sum / max(negatives, 1), "sft/negatives": negatives}
+                           if unlikelihood > 0 else {}),
                         "sft/grad_norm_mean": sum(norms) / max(len(norms), 1),
                         "perf/epoch_seconds": time.perf_counter() - t0})
     bar.close()

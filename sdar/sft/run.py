@@ -56,6 +56,10 @@ class SFTOptions:
     kind_repeat: int = 1
     """Times each turn that leaves number 1 of a kind for another kind is imitated (ALFWorld's demonstrator
     counts each kind down, so that is where it changes kind, the "go to" a warmed-up model gets wrong most)."""
+    unlikelihood: float = 0.0
+    """Weight of an unlikelihood term on the invalid "go to"s a small model writes instead of a demonstrated one
+    (where it stands, one past its kind, number 0: `--stray`'s list): −log(1 − p) of the token where each
+    would leave the demonstrated response, on the same prompt; 0 leaves them out."""
     skills_share: float = 0.25
     """Share of episodes whose prompts carry the skills (teacher format), so the model learns to use them."""
     thinking: bool = False
@@ -119,6 +123,7 @@ def validate(o: SFTOptions) -> None:
         (0.0 <= o.repeat_share <= 1.0, "--repeat-share", f"must be in [0, 1], got {o.repeat_share}"),
         (0.0 <= o.tempt <= 1.0, "--tempt", f"must be in [0, 1], got {o.tempt}"),
         (0.0 <= o.stray <= 1.0, "--stray", f"must be in [0, 1], got {o.stray}"),
+        (o.unlikelihood >= 0, "--unlikelihood", f"must be >= 0 (0: off), got {o.unlikelihood}"),
         (0.0 <= o.skills_share <= 1.0, "--skills-share", f"must be in [0, 1], got {o.skills_share}"),
         (o.seed >= 0, "--seed", f"must be >= 0, got {o.seed}"),
         (o.max_turns >= 0, "--max-turns", f"must be >= 0 (0: the environment's own), got {o.max_turns}"),
@@ -161,7 +166,7 @@ def training_demos(o: SFTOptions, spec, tokenizer) -> tuple[list, list]:
 
     demos = expert_demonstrations(spec, tokenizer, episodes=o.episodes, seed=o.seed, noise=o.noise,
                                   repeat_share=o.repeat_share, tempt=o.tempt, stray=o.stray,
-                                  look_after_invalid=o.look_after_invalid,
+                                  look_after_invalid=o.look_after_invalid, negatives=o.unlikelihood > 0,
                                   skills_share=o.skills_share, keep_noisy=True, **demo_settings(o, spec))
     trained = thin_moves([d for d in demos if not d.noisy], o.move_share, o.seed)
     trained = [d for d in trained for _ in range(o.kind_repeat if d.leaves_kind else 1)]
@@ -183,7 +188,8 @@ def fine_tune(model, tokenizer, trained: list, o: SFTOptions, amp) -> tuple:
         train_top_layers(model, o.train_layers)
     epochs = sft(model, tokenizer, trained, epochs=o.epochs, lr=o.lr, batch_tokens=o.batch_tokens,
                  micro_batch_tokens=o.micro_batch_tokens, seed=o.seed, progress=o.progress,
-                 weight_decay=o.weight_decay, amp_dtype=amp, detach_prompt=o.detach_prompt)
+                 weight_decay=o.weight_decay, amp_dtype=amp, detach_prompt=o.detach_prompt,
+                 unlikelihood=o.unlikelihood)
     return (model.merge_and_unload() if o.lora_r else model), epochs
 
 
@@ -244,7 +250,8 @@ def run_sft(o: SFTOptions) -> dict:
               "device": str(device), "precision": "bf16" if amp else "fp32",
               "demos": {**demo_stats(demos), "trained_turns": len(trained),
                         "trained_moves": sum(map(is_move, trained)),
-                        "trained_kind_changes": sum(d.leaves_kind for d in trained)},
+                        "trained_kind_changes": sum(d.leaves_kind for d in trained),
+                        "trained_negatives": sum(len(d.negatives) for d in trained)},
               "epochs": epochs,
               "held_out": {"demos": demo_stats(held_out) if held_out else None, "before": before, "after": after},
               **timings}

@@ -255,7 +255,7 @@ def warm_start(cfg: RunConfig, out: Path, dist: Dist) -> RunConfig:
                             noise=w.noise, repeat_share=w.repeat_share, tempt=w.tempt, stray=w.stray,
                             look_after_invalid=w.look_after_invalid, kind_change=w.kind_change,
                             skills_share=w.skills_share, move_share=w.move_share, kind_repeat=w.kind_repeat,
-                            train_layers=w.train_layers,
+                            unlikelihood=w.unlikelihood, train_layers=w.train_layers,
                             detach_prompt=w.detach_prompt))
     warm = (out / "warmstart" / "model").resolve()  # absolute: --resume and export work from any directory
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, path=str(warm)))

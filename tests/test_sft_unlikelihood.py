@@ -1,0 +1,114 @@
+"""`sdar sft --unlikelihood`: each demonstrated "go to" carries where the invalid moves from its state
+(`stray_moves`) would leave its response, and the loss pushes those tokens down."""
+
+import copy
+import re
+
+import pytest
+import torch
+
+from sdar.config import ConfigError, build_config
+from sdar.sft import response_nll, response_text, sft
+from sdar.sft.demos import first_divergences, stray_moves
+from sdar.sft.fit import unlikelihood_sum
+from sdar.sft.run import SFTOptions, parse_options, training_demos, validate
+from sdar.scoring import response_logits
+from sdar.train.batch import build_micro_batch
+from tests.test_sft import SPEC, demos_of
+
+
+def test_first_divergences_mark_where_each_other_response_leaves():
+    ids = [5, 6, 7, 8]
+    assert first_divergences(ids, [[5, 6, 9, 8], [5, 1], [5, 6, 9], [5, 6, 7]]) == ((2, 9), (1, 1))
+    assert first_divergences(ids, []) == ()
+
+
+def _admissible(user_message: str) -> list[str]:
+    listed = user_message.split("admissible actions of the current situation are: [")[1].split("]")[0]
+    return re.findall(r"'([^']*)'", listed)
+
+
+def test_negatives_are_the_stray_moves_from_where_each_move_stands(real_tokenizer):
+    tok = real_tokenizer
+    demos = demos_of(tok, episodes=8, noise=0.3, keep_noisy=True, negatives=True)
+    standing, marked = {}, 0  # naively: where each episode's last valid move went, noisy moves included
+    for d in demos:
+        here = standing.get(d.task.seed)
+        wrong = stray_moves(here, _admissible(d.user_message)) if d.action.startswith("go to ") else []
+        written = [tok(response_text(m, d.task.goal, thinking=False), add_special_tokens=False)["input_ids"]
+                   for m in wrong]
+        assert d.negatives == first_divergences(d.response_ids, written)
+        for k, token in d.negatives:  # the token that starts one of the wrong moves, after the shared start
+            assert token != d.response_ids[k]
+            assert any(tok.decode(d.response_ids[:k] + [token]) == tok.decode(w[:k + 1]) for w in written)
+        marked += bool(d.negatives)
+        if d.action.startswith("go to "):
+            standing[d.task.seed] = d.action[len("go to "):]
+    assert marked > 10 and all(not d.negatives for d in demos_of(tok, episodes=8, noise=0.3))  # off by default
+
+
+def test_thinking_negatives_share_the_thought_and_differ_in_the_action(real_tokenizer):
+    tok = real_tokenizer
+    demos = [d for d in demos_of(tok, episodes=6, thinking=True, negatives=True) if d.negatives]
+    assert demos
+    for d in demos:
+        for k, _ in d.negatives:
+            shared = tok.decode(d.response_ids[:k])  # the thought and "go to" are shared; the place is not
+            assert shared.startswith("<think>") and re.search(r"</think><action>go to[a-z ]*$", shared)
+
+
+def test_unlikelihood_sum_is_the_naive_sum():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 5, 11)
+    negatives, lengths = [((0, 3), (2, 4)), ((1, 10),)], [3, 5]
+    naive = 0.0
+    for r, (pairs, length) in enumerate(zip(negatives, lengths)):
+        for k, token in pairs:
+            p = torch.softmax(logits[r, 5 - length + k], -1)[token]
+            naive += -torch.log(1 - p)
+    assert float(unlikelihood_sum(logits, negatives, lengths)) == pytest.approx(float(naive), rel=1e-5)
+    assert float(unlikelihood_sum(logits, [(), ()], lengths)) == 0.0
+
+
+@torch.no_grad()
+def _negative_prob(model, tok, demos) -> float:
+    """Mean probability of the demos' negative tokens under `model`."""
+    mb = build_micro_batch(demos, list(range(len(demos))), tok.pad_token_id, "cpu")
+    probs = torch.softmax(response_logits(model, mb.input_ids, mb.attention_mask, mb.n), -1)
+    picked = [probs[r, mb.n - len(d.response_ids) + k, token] for r, d in enumerate(demos) for k, token in d.negatives]
+    return float(torch.stack(picked).mean())
+
+
+def test_unlikelihood_pushes_the_wrong_moves_down_and_still_learns_the_demos(tiny):
+    model, tok = tiny
+    demos = demos_of(tok, episodes=3, negatives=True)
+    marked = [d for d in demos if d.negatives]
+    assert len(marked) >= 5
+    before = response_nll(model, tok, demos)
+    trained, metrics = {}, {}
+    for weight in (0.0, 50.0):
+        trained[weight] = copy.deepcopy(model)
+        metrics[weight] = sft(trained[weight], tok, demos, epochs=3, lr=3e-3, batch_tokens=2048,
+                              micro_batch_tokens=2048, seed=0, progress=False, unlikelihood=weight)
+    assert "loss/unlikelihood" not in metrics[0.0][0]  # recorded only when on
+    assert metrics[50.0][0]["sft/negatives"] == sum(len(d.negatives) for d in demos)
+    plain, pushed = (_negative_prob(trained[w], tok, marked) for w in (0.0, 50.0))
+    print(plain, pushed, [m["loss/unlikelihood"] for m in metrics[50.0]])
+    assert pushed < 0.5 * plain
+    assert response_nll(trained[50.0], tok, demos) < 0.8 * before
+
+
+def test_training_demos_carry_negatives_only_with_the_option(real_tokenizer):
+    options = dict(episodes=4, gap_episodes=0, max_turns=30, history=2)
+    _, plain = training_demos(SFTOptions(**options), SPEC, real_tokenizer)
+    _, marked = training_demos(SFTOptions(**options, unlikelihood=1.0), SPEC, real_tokenizer)
+    assert not any(d.negatives for d in plain) and any(d.negatives for d in marked)
+    assert [(d.task.seed, d.turn_index, d.response_ids) for d in plain] == [
+        (d.task.seed, d.turn_index, d.response_ids) for d in marked]  # the same demos, only marked
+
+
+def test_a_negative_weight_is_one_clear_line():
+    with pytest.raises(ConfigError, match="--unlikelihood: must be >= 0"):
+        validate(parse_options(["--unlikelihood", "-1"]))
+    with pytest.raises(ConfigError, match="--warmstart.unlikelihood"):
+        build_config(None, {"warmstart.episodes": "4", "warmstart.unlikelihood": "-1"})
