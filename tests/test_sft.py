@@ -601,7 +601,7 @@ def test_train_chains_a_warm_start_and_records_it(tmp_path):
                  "--warmstart.train_layers", "1", "--warmstart.repeat_share", "0.5", "--warmstart.tempt", "0.2",
                  "--warmstart.stray", "0.3", "--warmstart.detach_prompt", "true",
                  "--warmstart.look_after_invalid", "true", "--warmstart.kind_change", "true",
-                 "--warmstart.max_turns", "5", "--warmstart.kind_repeat", "2",
+                 "--warmstart.max_turns", "5", "--warmstart.kind_repeat", "2", "--warmstart.unlikelihood", "0.5",
                  "--rollout.thinking", "true"]) == 0
     saved = json.loads((run / "config.json").read_text())
     assert saved["model"]["path"] == str((run / "warmstart" / "model").resolve())  # absolute: resume from anywhere
@@ -612,7 +612,8 @@ def test_train_chains_a_warm_start_and_records_it(tmp_path):
     assert record["options"]["repeat_share"] == 0.5 and record["options"]["tempt"] == 0.2
     assert record["options"]["stray"] == 0.3 and record["options"]["detach_prompt"] is True
     assert record["options"]["look_after_invalid"] is True and record["options"]["kind_change"] is True
-    assert record["options"]["kind_repeat"] == 2
+    assert record["options"]["kind_repeat"] == 2 and record["options"]["unlikelihood"] == 0.5
+    assert record["demos"]["trained_negatives"] > 0 and record["epochs"][0]["sft/negatives"] > 0
     assert (run / "final" / "model.safetensors").is_file()
 
 
