@@ -77,7 +77,6 @@ def sft(model, tokenizer, samples, *, epochs: int, lr: float, batch_tokens: int,
     prompt (`sdar.scoring.response_logits`: the same loss, a cheaper backward). `unlikelihood` > 0 adds
     the term above for samples with `negatives`; the epoch record then has `loss/unlikelihood` (its
     mean per negative, before each step) and `sft/negatives`."""
-    device = next(model.parameters()).device
     rng = random.Random(seed)
     plans = [shuffled_batches(samples, batch_tokens, rng) for _ in range(epochs)]
     total = max(sum(len(p) for p in plans), 1)
@@ -92,29 +91,15 @@ def sft(model, tokenizer, samples, *, epochs: int, lr: float, batch_tokens: int,
         loss_sum, tokens, seen, norms, skipped, ul_sum, negatives = 0.0, 0, 0, [], 0, 0.0, 0
         for rows in plan:
             optimizer.zero_grad(set_to_none=True)
+            seen += sum(len(samples[i].prompt_ids) + len(samples[i].response_ids) for i in rows)
+            loss, ul, num_negatives = _backward(model, tokenizer, samples, rows, micro_batch_tokens,
+                                                amp_dtype=amp_dtype, detach_prompt=detach_prompt,
+                                                unlikelihood=unlikelihood)
             num_tokens = sum(len(samples[i].response_ids) for i in rows)
-            num_negatives = sum(len(getattr(samples[i], "negatives", ())) for i in rows) if unlikelihood > 0 else 0
-            seen += sum(len(samples[i].prompt_ids) for i in rows) + num_tokens
-            loss, ul = 0.0, 0.0
-            for chunk in plan_micro_batches([samples[i] for i in rows], micro_batch_tokens):
-                mb = build_micro_batch(samples, [rows[j] for j in chunk], tokenizer.pad_token_id, device)
-                check_loss_mask(mb, samples)  # the loss sees exactly the response ids, nothing of the prompt
-                logits = response_logits(model, mb.input_ids, mb.attention_mask, mb.n, amp_dtype=amp_dtype,
-                                         detach_prompt=detach_prompt)
-                logprobs = logprobs_from_logits(logits, mb.input_ids[:, -mb.n:])
-                part = -(logprobs * mb.loss_mask).sum() / max(num_tokens, 1)  # the batch's token mean, in parts
-                if num_negatives:
-                    chosen = [samples[i] for i in mb.rows]
-                    ul_part = unlikelihood_sum(logits, [s.negatives for s in chosen],
-                                               [len(s.response_ids) for s in chosen]) / num_negatives
-                    part = part + unlikelihood * ul_part
-                    ul += ul_part.item()
-                part.backward()
-                loss += part.item()
             norm = float(torch.nn.utils.clip_grad_norm_(trainable, grad_clip))
-            if math.isfinite(norm) and math.isfinite(loss):
+            if math.isfinite(norm) and math.isfinite(loss) and math.isfinite(ul):
                 optimizer.step()
-                loss_sum += (loss - unlikelihood * ul) * num_tokens
+                loss_sum += loss * num_tokens
                 tokens += num_tokens
                 ul_sum += ul * num_negatives
                 negatives += num_negatives
@@ -123,7 +108,7 @@ def sft(model, tokenizer, samples, *, epochs: int, lr: float, batch_tokens: int,
                 skipped += 1
             schedule.step()
             bar.update(1)
-            bar.set_postfix(epoch=epoch, loss=f"{loss:.3f}")
+            bar.set_postfix(epoch=epoch, loss=f"{loss + unlikelihood * ul:.3f}")
         metrics.append({"epoch": epoch, "loss/sft": loss_sum / max(tokens, 1), "sft/response_tokens": tokens,
                         "sft/tokens": seen, "sft/batches": len(plan), "sft/skipped_steps": skipped,
                         **({"loss/unlikelihood": ul_sum / max(negatives, 1), "sft/negatives": negatives}
@@ -133,6 +118,32 @@ def sft(model, tokenizer, samples, *, epochs: int, lr: float, batch_tokens: int,
     bar.close()
     model.eval()
     return metrics
+
+
+def _backward(model, tokenizer, samples, rows: list[int], micro_batch_tokens: int, *, amp_dtype,
+              detach_prompt: bool, unlikelihood: float) -> tuple[float, float, int]:
+    """Accumulate the gradient of one batch's loss over its micro-batches; returns (its cross-entropy, its
+    unlikelihood term per negative before the weight λ, its number of negatives)."""
+    device = next(model.parameters()).device
+    num_tokens = sum(len(samples[i].response_ids) for i in rows)
+    num_negatives = sum(len(getattr(samples[i], "negatives", ())) for i in rows) if unlikelihood > 0 else 0
+    loss, ul = 0.0, 0.0
+    for chunk in plan_micro_batches([samples[i] for i in rows], micro_batch_tokens):
+        mb = build_micro_batch(samples, [rows[j] for j in chunk], tokenizer.pad_token_id, device)
+        check_loss_mask(mb, samples)  # the loss sees exactly the response ids, nothing of the prompt
+        logits = response_logits(model, mb.input_ids, mb.attention_mask, mb.n, amp_dtype=amp_dtype,
+                                 detach_prompt=detach_prompt)
+        logprobs = logprobs_from_logits(logits, mb.input_ids[:, -mb.n:])
+        part = -(logprobs * mb.loss_mask).sum() / max(num_tokens, 1)  # the batch's token mean, in parts
+        loss += part.item()
+        if num_negatives:
+            chosen = [samples[i] for i in mb.rows]
+            ul_part = unlikelihood_sum(logits, [c.negatives for c in chosen],
+                                       [len(c.response_ids) for c in chosen]) / num_negatives
+            part = part + unlikelihood * ul_part
+            ul += ul_part.item()
+        part.backward()
+    return loss, ul, num_negatives
 
 
 @torch.no_grad()
