@@ -77,6 +77,7 @@ def sft(model, tokenizer, samples, *, epochs: int, lr: float, batch_tokens: int,
     prompt (`sdar.scoring.response_logits`: the same loss, a cheaper backward). `unlikelihood` > 0 adds
     the term above for samples with `negatives`; the epoch record then has `loss/unlikelihood` (its
     mean per negative, before each step) and `sft/negatives`."""
+    device = next(model.parameters()).device
     rng = random.Random(seed)
     plans = [shuffled_batches(samples, batch_tokens, rng) for _ in range(epochs)]
     total = max(sum(len(p) for p in plans), 1)
@@ -92,10 +93,9 @@ def sft(model, tokenizer, samples, *, epochs: int, lr: float, batch_tokens: int,
         for rows in plan:
             optimizer.zero_grad(set_to_none=True)
             seen += sum(len(samples[i].prompt_ids) + len(samples[i].response_ids) for i in rows)
-            loss, ul, num_negatives = _backward(model, tokenizer, samples, rows, micro_batch_tokens,
-                                                amp_dtype=amp_dtype, detach_prompt=detach_prompt,
-                                                unlikelihood=unlikelihood)
-            num_tokens = sum(len(samples[i].response_ids) for i in rows)
+            loss, ul, num_tokens, num_negatives = _backward(model, tokenizer, samples, rows, micro_batch_tokens,
+                                                            device=device, amp_dtype=amp_dtype,
+                                                            detach_prompt=detach_prompt, unlikelihood=unlikelihood)
             norm = float(torch.nn.utils.clip_grad_norm_(trainable, grad_clip))
             if math.isfinite(norm) and math.isfinite(loss) and math.isfinite(ul):
                 optimizer.step()
@@ -120,11 +120,10 @@ def sft(model, tokenizer, samples, *, epochs: int, lr: float, batch_tokens: int,
     return metrics
 
 
-def _backward(model, tokenizer, samples, rows: list[int], micro_batch_tokens: int, *, amp_dtype,
-              detach_prompt: bool, unlikelihood: float) -> tuple[float, float, int]:
+def _backward(model, tokenizer, samples, rows: list[int], micro_batch_tokens: int, *, device, amp_dtype,
+              detach_prompt: bool, unlikelihood: float) -> tuple[float, float, int, int]:
     """Accumulate the gradient of one batch's loss over its micro-batches; returns (its cross-entropy, its
-    unlikelihood term per negative before the weight λ, its number of negatives)."""
-    device = next(model.parameters()).device
+    unlikelihood term per negative before the weight λ, its response tokens, its negatives)."""
     num_tokens = sum(len(samples[i].response_ids) for i in rows)
     num_negatives = sum(len(getattr(samples[i], "negatives", ())) for i in rows) if unlikelihood > 0 else 0
     loss, ul = 0.0, 0.0
@@ -143,7 +142,7 @@ def _backward(model, tokenizer, samples, rows: list[int], micro_batch_tokens: in
             part = part + unlikelihood * ul_part
             ul += ul_part.item()
         part.backward()
-    return loss, ul, num_negatives
+    return loss, ul, num_tokens, num_negatives
 
 
 @torch.no_grad()
