@@ -92,9 +92,8 @@ def resume_config(run_dir: str, overrides: dict[str, str]):
     return cfg
 
 
-def eval_arguments(args: list[str]) -> argparse.Namespace:
-    """`sdar eval`'s options, their values checked (a UsageError names the first bad one; argparse itself
-    rejects an unknown flag or a malformed number)."""
+def eval_parser() -> argparse.ArgumentParser:
+    """`sdar eval`'s options (their values are checked by `eval_arguments`)."""
     parser = argparse.ArgumentParser(prog="sdar eval", description="Evaluate a policy on held-out tasks.")
     parser.add_argument("--env", default="household")
     parser.add_argument("--policy", default="model", choices=("model", "expert", "demo", "random"))
@@ -134,7 +133,13 @@ def eval_arguments(args: list[str]) -> argparse.Namespace:
                         help="also write every turn (prompt, response, action, valid, outcome) as JSON lines, "
                              "each batch of episodes as it finishes")
     parser.add_argument("--batch-size", type=int, default=32, help="episodes played at once")
-    a = parser.parse_args(args)
+    return parser
+
+
+def eval_arguments(args: list[str]) -> argparse.Namespace:
+    """`sdar eval`'s options, their values checked (a UsageError names the first bad one; argparse itself
+    rejects an unknown flag or a malformed number)."""
+    a = eval_parser().parse_args(args)
     if a.algo is not None:
         if a.with_skills and not EVAL_MODES[a.algo]:
             raise UsageError("--with-skills contradicts --algo vanilla (which never shows skills)")
@@ -160,7 +165,7 @@ def cmd_eval(args: list[str]) -> int:
     from sdar.config import env_spec_for
     from sdar.envs import env_names
     from sdar.envs.workers import WorkerPool, in_workers
-    from sdar.evaluate import evaluate, format_table, turn_records
+    from sdar.evaluate import evaluate, format_table
     from sdar.rollout.prompts import get_format
 
     if a.env not in env_names():
@@ -179,20 +184,8 @@ def cmd_eval(args: list[str]) -> int:
               f"{recorded['thinking']}, history {recorded['history']}; "
               "flags given override it)", file=sys.stderr)
     with contextlib.ExitStack() as stack:
-        saved = None
-        if a.trajectories:  # opened first, so an unwritable path fails before the evaluation, not after it
-            try:
-                Path(a.trajectories).parent.mkdir(parents=True, exist_ok=True)
-                saved = stack.enter_context(open(a.trajectories, "a", encoding="utf-8"))  # not emptied yet
-            except OSError as e:
-                raise UsageError(f"--trajectories: cannot write {a.trajectories}: {e.strerror}") from None
-
-        def save(first: int, batch) -> None:  # each batch as it ends, so a run cut short keeps what it played
-            if first == 0:  # an older file is replaced only once this run has played something
-                saved.truncate(0)
-            saved.writelines(json.dumps(r) + "\n" for r in turn_records(batch, first))
-            saved.flush()
-
+        # opened first, so an unwritable path fails before the evaluation, not after it
+        save = stack.enter_context(trajectory_writer(a.trajectories)) if a.trajectories else None
         agent = make_eval_agent(a, stop_strings=get_format(spec.prompt_format).stop_strings)
         pool = stack.enter_context(WorkerPool(a.workers)) if a.workers > 0 else None
         if pool is not None:
@@ -200,13 +193,36 @@ def cmd_eval(args: list[str]) -> int:
         summary, _ = evaluate(agent, spec, episodes=a.episodes, max_turns=a.max_turns or spec.max_turns,
                               history=history, thinking=a.thinking, max_prompt_tokens=a.max_prompt_tokens,
                               batch_size=a.batch_size,
-                              progress=not a.no_progress, on_batch=save if saved else None)
+                              progress=not a.no_progress, on_batch=save)
     summary.update({"env": a.env, "policy": a.policy, "with_skills": a.with_skills, "seed": a.seed,
                     "thinking": a.thinking, "history": history,
                     "max_prompt_tokens": a.max_prompt_tokens, "max_new_tokens": a.max_new_tokens,
                     "model": a.model if a.policy == "model" else None})
     print(json.dumps(summary) if a.json else format_table(summary))
     return 0
+
+
+@contextlib.contextmanager
+def trajectory_writer(path: str):
+    """Yields `save(first, batch)`, which appends a batch's turns to `path` as JSON lines as the batch ends,
+    so that a run cut short keeps what it played; an older file there is replaced only once this run has
+    played something. An unwritable path is a UsageError at once."""
+    from sdar.evaluate import turn_records
+
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        out = open(path, "a", encoding="utf-8")  # not emptied yet
+    except OSError as e:
+        raise UsageError(f"--trajectories: cannot write {path}: {e.strerror}") from None
+
+    def save(first: int, batch) -> None:
+        if first == 0:
+            out.truncate(0)
+        out.writelines(json.dumps(r) + "\n" for r in turn_records(batch, first))
+        out.flush()
+
+    with out:
+        yield save
 
 
 def recorded_format(model: str) -> dict:
