@@ -45,10 +45,28 @@ def env_spec_for(cfg: RunConfig):
 
 def validate(cfg: RunConfig) -> None:
     """Reject out-of-range values and meaningless combinations, naming the fields."""
+    _check_choices(cfg)
+    env_spec_for(cfg)
+    _check_ranges(cfg)
+    if cfg.warmstart.kind_change and not cfg.rollout.thinking:
+        raise ConfigError("--warmstart.kind_change adds to the demonstrations' thoughts: it needs "
+                          "--rollout.thinking true")
+    if cfg.lora.r and cfg.teacher.mode == "ema":
+        raise ConfigError("--teacher.mode ema needs a full copy of the weights; it is not supported with --lora.r")
+    _check_sharding(cfg)
+    _check_unused_options(cfg)
+    from sdar.train.trackers import check_trackers
+
+    problem = check_trackers(tracker_names(cfg))
+    if problem:
+        raise ConfigError(f"--log.to: {problem}")
+
+
+def _check_choices(cfg: RunConfig) -> None:
+    """Each named option is one of its registry's names."""
     from sdar.envs import env_names
 
     _choice("env.name", cfg.env.name, tuple(env_names()))
-    env_spec_for(cfg)
     _choice("loss.algo", cfg.loss.algo, tuple(ALGOS))
     _choice("loss.adv_estimator", cfg.loss.adv_estimator, ADV_ESTIMATORS)
     _choice("teacher.mode", cfg.teacher.mode, TEACHER_MODES)
@@ -58,6 +76,10 @@ def validate(cfg: RunConfig) -> None:
     _choice("model.precision", cfg.model.precision, PRECISIONS)
     _choice("teacher.context", cfg.teacher.context, CONTEXTS)
     _choice("train.shard", cfg.train.shard, SHARDINGS)
+
+
+def _check_ranges(cfg: RunConfig) -> None:
+    """Numbers in range: counts and sizes > 0, rates and coefficients >= 0, shares at most 1."""
     _positive(cfg, ["rollout.tasks_per_step", "rollout.group_size", "rollout.max_new_tokens",
                     "rollout.max_prompt_tokens", "optim.lr", "optim.micro_batch_tokens", "train.steps",
                     "train.eval_episodes", "teacher.context_tokens"])
@@ -74,15 +96,9 @@ def validate(cfg: RunConfig) -> None:
                     "warmstart.tempt", "warmstart.stray"], allow_zero=True, at_most=1)
     _positive(cfg, ["lora.r"], allow_zero=True)
     _positive(cfg, ["lora.dropout"], allow_zero=True, at_most=1)
+    _positive(cfg, ["train.keep_checkpoints", "train.max_bad_steps"])
     if cfg.env.history < -1:
         raise ConfigError(f"--env.history: must be >= -1 (-1: the environment's own), got {cfg.env.history}")
-    if cfg.warmstart.kind_change and not cfg.rollout.thinking:
-        raise ConfigError("--warmstart.kind_change adds to the demonstrations' thoughts: it needs "
-                          "--rollout.thinking true")
-    if cfg.lora.r and cfg.teacher.mode == "ema":
-        raise ConfigError("--teacher.mode ema needs a full copy of the weights; it is not supported with --lora.r")
-    _check_sharding(cfg)
-    _positive(cfg, ["train.keep_checkpoints", "train.max_bad_steps"])
     if not 0 <= cfg.teacher.ema_decay < 1:
         raise ConfigError(f"--teacher.ema_decay: must be in [0, 1), got {cfg.teacher.ema_decay}")
     if cfg.loss.rlsd_lambda > 1:
@@ -93,12 +109,6 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"--loss.dual_clip: must be > 1 (or 0 to disable), got {cfg.loss.dual_clip}")
     if cfg.rollout.group_size < 2:
         raise ConfigError("--rollout.group_size: GRPO needs at least 2 rollouts per task")
-    _check_unused_options(cfg)
-    from sdar.train.trackers import check_trackers
-
-    problem = check_trackers(tracker_names(cfg))
-    if problem:
-        raise ConfigError(f"--log.to: {problem}")
 
 
 def _check_sharding(cfg: RunConfig) -> None:
