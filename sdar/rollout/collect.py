@@ -169,16 +169,26 @@ def run_episodes(agent: Agent, tasks: list[Task], group_ids: list[int], spec: En
     finally:
         if threads:
             threads.shutdown()
-        for env in envs:
-            close = getattr(env, "close", None)
-            if callable(close):
-                close()
-    for traj, o in zip(trajs, obs):
+        _close(envs)
+    _score(trajs, obs, spec)
+    return trajs
+
+
+def _close(envs: list) -> None:
+    for env in envs:
+        close = getattr(env, "close", None)
+        if callable(close):
+            close()
+
+
+def _score(trajs: list[Trajectory], last: list[Observation | None], spec: EnvSpec) -> None:
+    """Outcome from each episode's last observation (None: it failed); each turn's reward is the episode's
+    return less the invalid-action penalty on an invalid turn."""
+    for traj, o in zip(trajs, last):
         traj.won = bool(o is not None and o.won)
         traj.episode_return = spec.success_reward if traj.won else 0.0
         for t in traj.turns:
             t.reward = traj.episode_return - (0.0 if t.valid else spec.invalid_penalty)
-    return trajs
 
 
 def _step(traj: Trajectory, env, action: str | None, obs: Observation) -> Observation | None:
