@@ -53,62 +53,71 @@ def parse_request(body: bytes, *, default_topk: int = DEFAULT_TOPK) -> tuple[lis
     return queries, topk, return_scores
 
 
+class RetrieveHandler(BaseHTTPRequestHandler):
+    """POST /retrieve (Search-R1's request and response), GET /health. `make_server` subclasses it with the
+    index and its settings."""
+
+    index: Retriever
+    default_topk: int = DEFAULT_TOPK
+    quiet: bool = True
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        if self.path.split("?", 1)[0] != "/retrieve":
+            return self._send(404, {"error": f"no such endpoint {self.path}; use POST /retrieve"})
+        try:
+            body = self._body()
+            queries, topk, return_scores = parse_request(body, default_topk=self.default_topk)
+        except RequestError as err:
+            return self._send(err.status, {"error": str(err)})
+        try:
+            results = self.index.batch_search(queries, topk)
+        except Exception as err:  # noqa: BLE001 - one failed search must not stop the server
+            return self._send(500, {"error": f"search failed: {type(err).__name__}: {err}"})
+        self._send(200, results_payload(results, return_scores=return_scores))
+
+    def do_GET(self) -> None:  # noqa: N802
+        path = self.path.split("?", 1)[0]
+        if path in ("/", "/health"):
+            size = len(self.index) if hasattr(self.index, "__len__") else None
+            return self._send(200, {"status": "ok", "passages": size})
+        if path == "/retrieve":
+            return self._send(405, {"error": "use POST /retrieve with a JSON body"}, allow="POST")
+        self._send(404, {"error": f"no such endpoint {path}; use POST /retrieve"})
+
+    def _body(self) -> bytes:
+        raw = self.headers.get("Content-Length")
+        if raw is None:
+            raise RequestError(411, "Content-Length is required")
+        try:
+            length = int(raw)
+        except ValueError:
+            raise RequestError(400, f"bad Content-Length {raw!r}") from None
+        if length < 0 or length > MAX_BODY_BYTES:
+            self.close_connection = True  # the unread body would otherwise be parsed as a request
+            raise RequestError(413, f"body must be at most {MAX_BODY_BYTES} bytes")
+        return self.rfile.read(length)
+
+    def _send(self, status: int, payload: dict, allow: str | None = None) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if allow:
+            self.send_header("Allow", allow)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - http.server's signature
+        if not self.quiet:
+            super().log_message(format, *args)
+
+
 def make_server(index: Retriever, host: str = "127.0.0.1", port: int = 8000, *,
                 default_topk: int = DEFAULT_TOPK, quiet: bool = True) -> ThreadingHTTPServer:
     """A server bound to (host, port) (port 0: any free port, see `server.server_address`); call
     `serve_forever()` to run it and `shutdown()` from another thread to stop it."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            if self.path.split("?", 1)[0] != "/retrieve":
-                return self._send(404, {"error": f"no such endpoint {self.path}; use POST /retrieve"})
-            try:
-                body = self._body()
-                queries, topk, return_scores = parse_request(body, default_topk=default_topk)
-            except RequestError as err:
-                return self._send(err.status, {"error": str(err)})
-            try:
-                results = index.batch_search(queries, topk)
-            except Exception as err:  # noqa: BLE001 - one failed search must not stop the server
-                return self._send(500, {"error": f"search failed: {type(err).__name__}: {err}"})
-            self._send(200, results_payload(results, return_scores=return_scores))
-
-        def do_GET(self) -> None:  # noqa: N802
-            path = self.path.split("?", 1)[0]
-            if path in ("/", "/health"):
-                return self._send(200, {"status": "ok", "passages": len(index) if hasattr(index, "__len__") else None})
-            if path == "/retrieve":
-                return self._send(405, {"error": "use POST /retrieve with a JSON body"}, allow="POST")
-            self._send(404, {"error": f"no such endpoint {path}; use POST /retrieve"})
-
-        def _body(self) -> bytes:
-            raw = self.headers.get("Content-Length")
-            if raw is None:
-                raise RequestError(411, "Content-Length is required")
-            try:
-                length = int(raw)
-            except ValueError:
-                raise RequestError(400, f"bad Content-Length {raw!r}") from None
-            if length < 0 or length > MAX_BODY_BYTES:
-                self.close_connection = True  # the unread body would otherwise be parsed as a request
-                raise RequestError(413, f"body must be at most {MAX_BODY_BYTES} bytes")
-            return self.rfile.read(length)
-
-        def _send(self, status: int, payload: dict, allow: str | None = None) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            if allow:
-                self.send_header("Allow", allow)
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args) -> None:  # noqa: A002 - http.server's signature
-            if not quiet:
-                super().log_message(format, *args)
-
-    server = ThreadingHTTPServer((host, port), Handler)
+    handler = type("Handler", (RetrieveHandler,), {"index": index, "default_topk": default_topk, "quiet": quiet})
+    server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     return server
 
