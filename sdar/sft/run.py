@@ -9,6 +9,8 @@ after, timings). A thin shell: the work is in `demos` and `fit`.
 from __future__ import annotations
 
 import argparse
+import collections
+import contextlib
 import dataclasses
 import json
 import sys
@@ -217,33 +219,28 @@ def run_sft(o: SFTOptions) -> dict:
     out = writable_dir(Path(o.out))
     spec = env_spec(o)
     common = demo_settings(o, spec)
-    timings = {}
+    timings = collections.Counter()
     torch.manual_seed(o.seed)
     device = pick_device(o.device)
     amp = autocast_dtype(o.precision, device, training=True)
     model, tokenizer = load_model(o.model, device)
     model.eval()
 
-    t0 = time.perf_counter()
-    demos, trained = training_demos(o, spec, tokenizer)
-    held_out = expert_demonstrations(spec, tokenizer, episodes=o.gap_episodes, seed=0, split="eval", **common)
-    timings["perf/demo_seconds"] = time.perf_counter() - t0
+    with timed(timings, "perf/demo_seconds"):
+        demos, trained = training_demos(o, spec, tokenizer)
+        held_out = expert_demonstrations(spec, tokenizer, episodes=o.gap_episodes, seed=0, split="eval", **common)
 
     def held_out_report() -> dict:  # its student_logprob_mean is minus the held-out response loss
         if not held_out:
             return {}
-        return gap_report(model, tokenizer, held_out, context=o.context, context_tokens=o.context_tokens,
-                          micro_batch_tokens=o.micro_batch_tokens, amp_dtype=amp)
+        with timed(timings, "perf/held_out_seconds"):
+            return gap_report(model, tokenizer, held_out, context=o.context, context_tokens=o.context_tokens,
+                              micro_batch_tokens=o.micro_batch_tokens, amp_dtype=amp)
 
-    t0 = time.perf_counter()
     before = held_out_report()
-    timings["perf/held_out_seconds"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    model, epochs = fine_tune(model, tokenizer, trained, o, amp)
-    timings["perf/train_seconds"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    with timed(timings, "perf/train_seconds"):
+        model, epochs = fine_tune(model, tokenizer, trained, o, amp)
     after = held_out_report()
-    timings["perf/held_out_seconds"] += time.perf_counter() - t0
     model.save_pretrained(out / "model", safe_serialization=True)
     tokenizer.save_pretrained(out / "model")
     record = {"options": dataclasses.asdict(o), "max_turns": common["max_turns"], "history": common["history"],
@@ -254,9 +251,19 @@ def run_sft(o: SFTOptions) -> dict:
                         "trained_negatives": sum(len(d.negatives) for d in trained)},
               "epochs": epochs,
               "held_out": {"demos": demo_stats(held_out) if held_out else None, "before": before, "after": after},
-              **timings}
+              **{key: timings[key] for key in ("perf/demo_seconds", "perf/held_out_seconds", "perf/train_seconds")}}
     (out / "sft.json").write_text(json.dumps(record, indent=2) + "\n")
     return record
+
+
+@contextlib.contextmanager
+def timed(timings: dict, key: str):
+    """Adds the seconds the block takes to timings[key]."""
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[key] += time.perf_counter() - t0
 
 
 def options_for_run(cfg, out: str, **sft) -> SFTOptions:
