@@ -40,7 +40,7 @@ from sdar.rollout.collect import NOTHING_HAPPENS, ModelAgent, run_episodes
 from sdar.rollout.prompts import student_messages
 from sdar.skills import get_provider
 from sdar.teacher import privileged_renderer
-from sdar.types import Task
+from sdar.types import Task, Trajectory
 
 # Task i of seed s has index (s * SEED_STRIDE + i) mod the eval offset (1,000,000) in its split, so seeds 0-9
 # draw disjoint blocks where the split is that large (seed 10 repeats seed 0's tasks). A split with fewer
@@ -333,29 +333,37 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
                       look_after_invalid=look_after_invalid)
     trajectories = run_episodes(agent, tasks, list(range(episodes)), spec, max_turns=max_turns, history=history,
                                 thinking=thinking, max_prompt_tokens=max_prompt_tokens)
+    return [demo for traj in trajectories
+            for demo in _trajectory_demos(traj, agent.noisy[id(traj.task)], agent.wrong[id(traj.task)], tokenizer,
+                                          with_skills=id(traj.task) in skills_tasks, thinking=thinking,
+                                          keep_noisy=keep_noisy, kind_change=kind_change, negatives=negatives)]
+
+
+def _trajectory_demos(traj: Trajectory, flags: list[bool], wrong: list[list[str]], tokenizer, *, with_skills: bool,
+                      thinking: bool, keep_noisy: bool, kind_change: bool, negatives: bool) -> list[Demo]:
+    """`expert_demonstrations`' demos of one played episode: `flags` marks its noisy turns, `wrong` lists
+    each turn's `stray_moves`."""
+    thoughts = search_thoughts([t.action if t.valid else None for t in traj.turns], flags, traj.task.goal,
+                               kind_change=kind_change)
     demos = []
-    for traj in trajectories:
-        flags, wrong = agent.noisy[id(traj.task)], agent.wrong[id(traj.task)]
-        thoughts = search_thoughts([t.action if t.valid else None for t in traj.turns], flags, traj.task.goal,
-                                   kind_change=kind_change)
-        standing = None  # where the last valid move went (noisy ones move the agent too)
-        for turn, noisy, thought, mistakes in zip(traj.turns, flags, thoughts, wrong):
-            if not turn.valid:  # it would teach an invalid answer
-                continue
-            leaves_kind = bool(_kind_change(standing, turn.action))
-            if turn.action.startswith(MOVE_PREFIX):
-                standing = turn.action[len(MOVE_PREFIX):]
-            if noisy and not keep_noisy:
-                continue
-            text, ids = turn.response_text, turn.response_ids
-            if thinking and thought is not None and not noisy:  # the history shows actions only: prompts stay as run
-                text = response_text(turn.action, traj.task.goal, thinking=True, thought=thought)
-                ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-            written = [tokenizer(response_text(m, traj.task.goal, thinking=thinking, thought=thought),
-                                 add_special_tokens=False)["input_ids"] for m in mistakes] if negatives else []
-            demos.append(Demo(traj.task, turn.turn_index, turn.prompt, turn.prompt_ids, ids, text,
-                              turn.action or "", noisy, id(traj.task) in skills_tasks, traj.won,
-                              leaves_kind=leaves_kind, negatives=first_divergences(ids, written)))
+    standing = None  # where the last valid move went (noisy ones move the agent too)
+    for turn, noisy, thought, mistakes in zip(traj.turns, flags, thoughts, wrong):
+        if not turn.valid:  # it would teach an invalid answer
+            continue
+        leaves_kind = bool(_kind_change(standing, turn.action))
+        if turn.action.startswith(MOVE_PREFIX):
+            standing = turn.action[len(MOVE_PREFIX):]
+        if noisy and not keep_noisy:
+            continue
+        text, ids = turn.response_text, turn.response_ids
+        if thinking and thought is not None and not noisy:  # the history shows actions only: prompts stay as run
+            text = response_text(turn.action, traj.task.goal, thinking=True, thought=thought)
+            ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        written = [tokenizer(response_text(m, traj.task.goal, thinking=thinking, thought=thought),
+                             add_special_tokens=False)["input_ids"] for m in mistakes] if negatives else []
+        demos.append(Demo(traj.task, turn.turn_index, turn.prompt, turn.prompt_ids, ids, text,
+                          turn.action or "", noisy, with_skills, traj.won,
+                          leaves_kind=leaves_kind, negatives=first_divergences(ids, written)))
     return demos
 
 
