@@ -8,7 +8,8 @@ response tokens only.
 
 - `demos`: `expert_demonstrations` (and the `DemoAgent` it plays with);
 - `fit`: `sft` (the update loop), `response_nll`, `gap_report` (teacher–student gap on held-out demos);
-- `run`: `SFTOptions`, `run_sft` (demos → fit → save) and `cli_sft` (`sdar sft`).
+- `run`: `SFTOptions`, `run_sft` (demos → fit → save) and `cli_sft` (`sdar sft`);
+- `checkpoint`: OUT/checkpoint, written with `--save-every`, read with `--resume`.
 It knows nothing about GRPO, gates or the RL loop; the RL loop only ever sees the saved model.
 """
 

@@ -20,9 +20,11 @@ a fresh random order. This module knows nothing about environments or prompts.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import time
+from collections.abc import Callable
 
 import torch
 from tqdm.auto import tqdm
@@ -70,13 +72,18 @@ def shuffled_batches(samples, token_budget: int, rng: random.Random) -> list[lis
 
 def sft(model, tokenizer, samples, *, epochs: int, lr: float, batch_tokens: int, micro_batch_tokens: int,
         seed: int, progress: bool = True, weight_decay: float = 0.01, grad_clip: float = 1.0,
-        amp_dtype=None, detach_prompt: bool = False, unlikelihood: float = 0.0) -> list[dict]:
+        amp_dtype=None, detach_prompt: bool = False, unlikelihood: float = 0.0, save_every: int = 0,
+        save: Callable[[dict], None] | None = None, resume: dict | None = None) -> list[dict]:
     """Fine-tune `model` in place on `samples` (anything with `prompt_ids`, `response_ids`); one metrics
     dict per epoch: `loss/sft` (token-mean over the epoch, measured before each step), response tokens,
     tokens forwarded (prompt + response, no padding), time. `detach_prompt`: the gradient stops at the
     prompt (`sdar.scoring.response_logits`: the same loss, a cheaper backward). `unlikelihood` > 0 adds
     the term above for samples with `negatives`; the epoch record then has `loss/unlikelihood` (its
-    mean per negative, before each step) and `sft/negatives`."""
+    mean per negative, before each step) and `sft/negatives`.
+    Every `save_every` optimizer steps (but the last) `save(state)` gets the loop's state: `batches` done,
+    `optimizer` and `schedule` state dicts, finished epochs' `metrics`, the current epoch's `sums`; given
+    back as `resume` (with the model's weights restored by the caller), the loop goes on from there and
+    ends as the uninterrupted run would (the batch order is a function of `seed`)."""
     device = next(model.parameters()).device
     rng = random.Random(seed)
     plans = [shuffled_batches(samples, batch_tokens, rng) for _ in range(epochs)]
@@ -84,40 +91,85 @@ def sft(model, tokenizer, samples, *, epochs: int, lr: float, batch_tokens: int,
     trainable = [p for p in model.parameters() if p.requires_grad]  # all weights, or a LoRA adapter's
     optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: 1.0 - k / total)
-    bar = tqdm(total=total, desc="sdar sft", disable=not progress, unit="batch")
-    metrics = []
+    done, metrics = 0, []
+    if resume is not None:
+        optimizer.load_state_dict(resume["optimizer"])
+        schedule.load_state_dict(resume["schedule"])
+        done, metrics = resume["batches"], list(resume["metrics"])
+
+    def checkpoint(batches: int, sums: _Sums) -> None:
+        if save is not None and save_every and batches % save_every == 0 and batches < total:
+            save({"batches": batches, "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                  "metrics": metrics, "sums": dataclasses.asdict(sums)})
+
+    bar = tqdm(total=total, initial=done, desc="sdar sft", disable=not progress, unit="batch")
     model.train()
+    first = 0  # the epoch's first batch, counted over the run
     for epoch, plan in enumerate(plans, 1):
-        t0 = time.perf_counter()
-        loss_sum, tokens, seen, norms, skipped, ul_sum, negatives = 0.0, 0, 0, [], 0, 0.0, 0
-        for rows in plan:
-            optimizer.zero_grad(set_to_none=True)
-            seen += sum(len(samples[i].prompt_ids) + len(samples[i].response_ids) for i in rows)
-            loss, ul, num_tokens, num_negatives = _backward(model, tokenizer, samples, rows, micro_batch_tokens,
-                                                            device=device, amp_dtype=amp_dtype,
-                                                            detach_prompt=detach_prompt, unlikelihood=unlikelihood)
-            norm = float(torch.nn.utils.clip_grad_norm_(trainable, grad_clip))
-            if math.isfinite(norm) and math.isfinite(loss) and math.isfinite(ul):
-                optimizer.step()
-                loss_sum += loss * num_tokens
-                tokens += num_tokens
-                ul_sum += ul * num_negatives
-                negatives += num_negatives
-                norms.append(norm)
-            else:
-                skipped += 1
+        first, start = first + len(plan), first
+        if first <= done:  # finished before the resume: its record is in `metrics`
+            continue
+        sums = _Sums(**resume["sums"]) if resume is not None and start < done else _Sums()
+        t0 = time.perf_counter() - sums.seconds
+        for k in range(max(done - start, 0), len(plan)):
+            loss = _step(model, tokenizer, samples, plan[k], optimizer, trainable, sums, grad_clip=grad_clip,
+                         micro_batch_tokens=micro_batch_tokens, device=device, amp_dtype=amp_dtype,
+                         detach_prompt=detach_prompt, unlikelihood=unlikelihood)
             schedule.step()
             bar.update(1)
-            bar.set_postfix(epoch=epoch, loss=f"{loss + unlikelihood * ul:.3f}")
-        metrics.append({"epoch": epoch, "loss/sft": loss_sum / max(tokens, 1), "sft/response_tokens": tokens,
-                        "sft/tokens": seen, "sft/batches": len(plan), "sft/skipped_steps": skipped,
-                        **({"loss/unlikelihood": ul_sum / max(negatives, 1), "sft/negatives": negatives}
-                           if unlikelihood > 0 else {}),
-                        "sft/grad_norm_mean": sum(norms) / max(len(norms), 1),
-                        "perf/epoch_seconds": time.perf_counter() - t0})
+            bar.set_postfix(epoch=epoch, loss=f"{loss:.3f}")
+            if k + 1 < len(plan):  # an epoch's last step is saved with its record, below
+                sums.seconds = time.perf_counter() - t0
+                checkpoint(start + k + 1, sums)
+        metrics.append(sums.record(epoch, len(plan), unlikelihood > 0, time.perf_counter() - t0))
+        checkpoint(first, _Sums())
     bar.close()
     model.eval()
     return metrics
+
+
+def _step(model, tokenizer, samples, rows: list[int], optimizer, trainable: list, sums: _Sums, *,
+          grad_clip: float, micro_batch_tokens: int, unlikelihood: float, **forward) -> float:
+    """One optimizer step on one batch, added to the epoch's `sums` (skipped, and counted, where the loss
+    or the gradient is not finite); returns the batch's loss."""
+    optimizer.zero_grad(set_to_none=True)
+    sums.seen += sum(len(samples[i].prompt_ids) + len(samples[i].response_ids) for i in rows)
+    loss, ul, num_tokens, num_negatives = _backward(model, tokenizer, samples, rows, micro_batch_tokens,
+                                                    unlikelihood=unlikelihood, **forward)
+    norm = float(torch.nn.utils.clip_grad_norm_(trainable, grad_clip))
+    if math.isfinite(norm) and math.isfinite(loss) and math.isfinite(ul):
+        optimizer.step()
+        sums.add(loss, num_tokens, ul, num_negatives, norm)
+    else:
+        sums.skipped += 1
+    return loss + unlikelihood * ul
+
+
+@dataclasses.dataclass
+class _Sums:
+    """One epoch's running sums (kept in a checkpoint, so a resumed epoch reports as a whole one)."""
+    loss: float = 0.0  # cross-entropy × response tokens, over the steps taken
+    tokens: int = 0  # response tokens of the steps taken
+    seen: int = 0  # tokens forwarded, prompt + response
+    ul: float = 0.0  # unlikelihood term × negatives
+    negatives: int = 0
+    norms: list = dataclasses.field(default_factory=list)
+    skipped: int = 0  # steps with a non-finite loss or gradient, not taken
+    seconds: float = 0.0  # time spent before a resume
+
+    def add(self, loss: float, tokens: int, ul: float, negatives: int, norm: float) -> None:
+        self.loss += loss * tokens
+        self.tokens += tokens
+        self.ul += ul * negatives
+        self.negatives += negatives
+        self.norms.append(norm)
+
+    def record(self, epoch: int, batches: int, with_ul: bool, seconds: float) -> dict:
+        return {"epoch": epoch, "loss/sft": self.loss / max(self.tokens, 1), "sft/response_tokens": self.tokens,
+                "sft/tokens": self.seen, "sft/batches": batches, "sft/skipped_steps": self.skipped,
+                **({"loss/unlikelihood": self.ul / max(self.negatives, 1), "sft/negatives": self.negatives}
+                   if with_ul else {}),
+                "sft/grad_norm_mean": sum(self.norms) / max(len(self.norms), 1), "perf/epoch_seconds": seconds}
 
 
 def _backward(model, tokenizer, samples, rows: list[int], micro_batch_tokens: int, *, device, amp_dtype,

@@ -104,6 +104,10 @@ class SFTOptions:
     """'bf16' autocast, 'fp32', or 'auto' (bf16 on a GPU or on a CPU with native bf16, else fp32)."""
     progress: bool = True
     """Show a progress bar."""
+    save_every: int = 0
+    """Write OUT/checkpoint every N optimizer steps (removed when the run ends), so --resume can go on; 0: never."""
+    resume: bool = False
+    """Go on from OUT/checkpoint, with the options it was written with; the demonstrations are played again."""
 
 
 def validate(o: SFTOptions) -> None:
@@ -141,6 +145,7 @@ def validate(o: SFTOptions) -> None:
         (not (o.train_layers and o.lora_r), "--train-layers", "pick one of --train-layers and --lora-r, not both"),
         (o.thinking or not o.kind_change, "--kind-change", "adds to the thoughts: it needs --thinking"),
         (o.gap_episodes >= 0, "--gap-episodes", f"must be >= 0, got {o.gap_episodes}"),
+        (o.save_every >= 0, "--save-every", f"must be >= 0 (0: no checkpoints), got {o.save_every}"),
     ]
     for ok, flag, message in checks:
         if not ok:
@@ -179,20 +184,29 @@ def training_demos(o: SFTOptions, spec, tokenizer) -> tuple[list, list]:
 
 
 def fine_tune(model, tokenizer, trained: list, o: SFTOptions, amp) -> tuple:
-    """(the fine-tuned model, per-epoch records): all weights, the top `--train-layers`, or a LoRA adapter
-    merged back, so the model returned is a plain one either way."""
+    """(the fine-tuned model, per-epoch records, training seconds): all weights, the top `--train-layers`,
+    or a LoRA adapter merged back, so the model returned is a plain one either way. With --save-every it
+    writes OUT/checkpoint as it goes; with --resume it goes on from there (and counts the seconds before)."""
     from sdar.models import apply_lora, train_top_layers
+    from sdar.sft.checkpoint import load_sft_checkpoint, save_sft_checkpoint
     from sdar.sft.fit import sft
 
     if o.lora_r:
         model = apply_lora(model, r=o.lora_r, alpha=o.lora_alpha, dropout=0.0, target_modules="all-linear")
     if o.train_layers:
         train_top_layers(model, o.train_layers)
+    options = dataclasses.asdict(o)
+    resume = load_sft_checkpoint(Path(o.out), model, options=options) if o.resume else None
+    t0 = time.perf_counter() - (resume["train_seconds"] if resume else 0.0)
+
+    def save(state: dict) -> None:
+        save_sft_checkpoint(Path(o.out), model, state, options=options, train_seconds=time.perf_counter() - t0)
+
     epochs = sft(model, tokenizer, trained, epochs=o.epochs, lr=o.lr, batch_tokens=o.batch_tokens,
                  micro_batch_tokens=o.micro_batch_tokens, seed=o.seed, progress=o.progress,
                  weight_decay=o.weight_decay, amp_dtype=amp, detach_prompt=o.detach_prompt,
-                 unlikelihood=o.unlikelihood)
-    return (model.merge_and_unload() if o.lora_r else model), epochs
+                 unlikelihood=o.unlikelihood, save_every=o.save_every, save=save, resume=resume)
+    return (model.merge_and_unload() if o.lora_r else model), epochs, time.perf_counter() - t0
 
 
 def writable_dir(path: Path) -> Path:
@@ -213,10 +227,13 @@ def run_sft(o: SFTOptions) -> dict:
 
     from sdar.models import autocast_dtype, load_model, pick_device
     from sdar.sft.demos import demo_stats, expert_demonstrations, is_move
+    from sdar.sft.checkpoint import check_no_checkpoint, remove_sft_checkpoint
     from sdar.sft.fit import gap_report
 
     validate(o)
     out = writable_dir(Path(o.out))
+    if not o.resume:
+        check_no_checkpoint(out)
     spec = env_spec(o)
     common = demo_settings(o, spec)
     timings = collections.Counter()
@@ -238,8 +255,7 @@ def run_sft(o: SFTOptions) -> dict:
                               micro_batch_tokens=o.micro_batch_tokens, amp_dtype=amp)
 
     before = held_out_report()
-    with timed(timings, "perf/train_seconds"):
-        model, epochs = fine_tune(model, tokenizer, trained, o, amp)
+    model, epochs, timings["perf/train_seconds"] = fine_tune(model, tokenizer, trained, o, amp)
     after = held_out_report()
     model.save_pretrained(out / "model", safe_serialization=True)
     tokenizer.save_pretrained(out / "model")
@@ -253,6 +269,7 @@ def run_sft(o: SFTOptions) -> dict:
               "held_out": {"demos": demo_stats(held_out) if held_out else None, "before": before, "after": after},
               **{key: timings[key] for key in ("perf/demo_seconds", "perf/held_out_seconds", "perf/train_seconds")}}
     (out / "sft.json").write_text(json.dumps(record, indent=2) + "\n")
+    remove_sft_checkpoint(out)
     return record
 
 

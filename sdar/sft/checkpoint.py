@@ -1,0 +1,75 @@
+"""`sdar sft`'s checkpoint, so that a long warm start cut short (a CPU run takes most of an hour) goes on.
+
+OUT/checkpoint/ holds the weights being trained (`model.safetensors`, written after any LoRA or layer
+freezing, so it loads back into the same module), the optimizer and schedule states
+(`optimizer.pt`, read with `torch.load(weights_only=True)`) and `state.json`: the batches done, the
+finished epochs' records, the current epoch's sums, the training seconds spent, and the options of the
+run. It is written under a temporary name and renamed when complete, and removed once OUT/model and
+OUT/sft.json are written. The demonstrations are not saved: they are a function of the options, so a
+resumed run plays them again. This module knows nothing about the update itself (`sdar.sft.fit`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_model, save_model
+
+from sdar.config import ConfigError
+
+CHECKPOINT = "checkpoint"
+# Options that do not change what is trained: they may differ between a run and its resume.
+FREE = ("out", "progress", "resume", "save_every", "device")
+
+
+def save_sft_checkpoint(out: Path, model, state: dict, *, options: dict, train_seconds: float) -> None:
+    """Write OUT/checkpoint atomically from `sdar.sft.fit.sft`'s `state` (a write that fails leaves the
+    previous checkpoint as it was)."""
+    final, tmp = Path(out) / CHECKPOINT, Path(out) / f".{CHECKPOINT}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_model(model, tmp / "model.safetensors")  # handles tied (shared) weights
+    torch.save({"optimizer": state["optimizer"], "schedule": state["schedule"],
+                "torch_rng": torch.get_rng_state()}, tmp / "optimizer.pt")
+    record = {"batches": state["batches"], "metrics": state["metrics"], "sums": state["sums"],
+              "train_seconds": train_seconds, "options": options}
+    (tmp / "state.json").write_text(json.dumps(record, indent=1) + "\n")
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+
+
+def load_sft_checkpoint(out: Path, model, *, options: dict) -> dict:
+    """Restore OUT/checkpoint's weights into `model` and return the state `sft(resume=...)` takes, plus
+    `train_seconds`; a ConfigError says what to do when there is none or the options differ."""
+    path = Path(out) / CHECKPOINT
+    if not (path / "state.json").is_file():
+        raise ConfigError(f"--resume: no checkpoint in {path}; nothing to resume (run without --resume, and "
+                          "with --save-every N to write checkpoints)")
+    record = json.loads((path / "state.json").read_text())
+    changed = sorted(k for k in set(options) | set(record["options"])
+                     if k not in FREE and options.get(k) != record["options"].get(k))
+    if changed:
+        was = ", ".join(f"--{k.replace('_', '-')} {record['options'].get(k)!r} (now {options.get(k)!r})"
+                        for k in changed)
+        raise ConfigError(f"--resume: the checkpoint in {path} was written with {was}; resume with the same "
+                          "options, or start afresh without --resume in another --out")
+    load_model(model, path / "model.safetensors")
+    states = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)
+    torch.set_rng_state(states["torch_rng"])
+    return {**record, "optimizer": states["optimizer"], "schedule": states["schedule"]}
+
+
+def check_no_checkpoint(out: Path) -> None:
+    """A run without --resume must not write over an unfinished run's checkpoint: ConfigError, nothing touched."""
+    path = Path(out) / CHECKPOINT
+    if (path / "state.json").is_file():
+        raise ConfigError(f"--out {out} holds an unfinished warm start's checkpoint ({path}); continue it with "
+                          "--resume and the same options, or delete that directory to start afresh")
+
+
+def remove_sft_checkpoint(out: Path) -> None:
+    shutil.rmtree(Path(out) / CHECKPOINT, ignore_errors=True)

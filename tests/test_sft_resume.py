@@ -1,0 +1,86 @@
+"""`sdar sft --save-every N` / `--resume`: a warm start cut short goes on from OUT/checkpoint and ends as
+the uninterrupted run does; an unfinished run is neither written over nor resumed with other options."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import sdar.sft.checkpoint as checkpoint
+from sdar.config import ConfigError
+from sdar.sft.run import SFTOptions, run_sft
+
+BASE = dict(model="tiny", episodes=2, epochs=2, lr=1e-3, batch_tokens=512, micro_batch_tokens=512,
+            gap_episodes=0, max_turns=8, progress=False)
+
+
+class Cut(Exception):
+    """Stands for the process being killed right after a checkpoint was written."""
+
+
+def interrupted(out, monkeypatch, at_batch: int, **options) -> None:
+    """Run until the checkpoint after `at_batch` optimizer steps is written, then stop."""
+    save = checkpoint.save_sft_checkpoint
+
+    def save_then_cut(out_dir, model, state, **kw):
+        save(out_dir, model, state, **kw)
+        if state["batches"] == at_batch:
+            raise Cut
+
+    monkeypatch.setattr(checkpoint, "save_sft_checkpoint", save_then_cut)
+    with pytest.raises(Cut):
+        run_sft(SFTOptions(out=str(out), save_every=1, **BASE, **options))
+    monkeypatch.undo()
+
+
+def without_times(epochs: list[dict]) -> list[dict]:
+    return [{k: v for k, v in e.items() if k != "perf/epoch_seconds"} for e in epochs]
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory):
+    """The uninterrupted run (no checkpoints) everything is compared with."""
+    out = tmp_path_factory.mktemp("whole")
+    record = run_sft(SFTOptions(out=str(out), **BASE))
+    return record, load_file(out / "model" / "model.safetensors")
+
+
+@pytest.mark.parametrize("where", ["inside the first epoch", "at the end of the first epoch"])
+def test_a_resumed_warm_start_ends_as_the_uninterrupted_one(whole, tmp_path, monkeypatch, where):
+    record, weights = whole
+    per_epoch = record["epochs"][0]["sft/batches"]
+    assert per_epoch >= 3  # else the test would not cut inside an epoch
+    out = tmp_path / "cut"
+    interrupted(out, monkeypatch, at_batch=per_epoch - 1 if where.startswith("inside") else per_epoch)
+    assert not (out / "model").exists() and (out / "checkpoint" / "state.json").is_file()
+
+    resumed = run_sft(SFTOptions(out=str(out), save_every=1, resume=True, **BASE))
+    assert without_times(resumed["epochs"]) == without_times(record["epochs"])
+    assert resumed["demos"] == record["demos"]
+    again = load_file(out / "model" / "model.safetensors")
+    assert again.keys() == weights.keys()
+    assert all(torch.equal(again[k], weights[k]) for k in weights)
+    assert not (out / "checkpoint").exists()  # a finished run leaves no checkpoint to resume
+    # the seconds before the cut count, in the resumed epoch's time and in the run's
+    assert resumed["perf/train_seconds"] >= sum(e["perf/epoch_seconds"] for e in resumed["epochs"])
+    assert json.loads((out / "sft.json").read_text())["options"]["resume"] is True
+
+
+def test_an_unfinished_run_is_neither_written_over_nor_resumed_with_other_options(tmp_path, monkeypatch):
+    out = tmp_path / "cut"
+    interrupted(out, monkeypatch, at_batch=2)
+    state = (out / "checkpoint" / "state.json").read_text()
+    with pytest.raises(ConfigError, match="unfinished warm start.*--resume"):
+        run_sft(SFTOptions(out=str(out), **BASE))
+    changed = {**BASE, "lr": 2e-3}
+    with pytest.raises(ConfigError, match=r"--lr 0\.001 \(now 0\.002\)"):
+        run_sft(SFTOptions(out=str(out), resume=True, **changed))
+    assert (out / "checkpoint" / "state.json").read_text() == state  # nothing lost
+    with pytest.raises(ConfigError, match="no checkpoint"):
+        run_sft(SFTOptions(out=str(tmp_path / "empty"), resume=True, **BASE))
+
+
+def test_save_every_must_not_be_negative():
+    with pytest.raises(ConfigError, match="--save-every"):
+        run_sft(SFTOptions(out="unused", save_every=-1, **BASE))
