@@ -226,8 +226,8 @@ def run_sft(o: SFTOptions) -> dict:
     import torch
 
     from sdar.models import autocast_dtype, load_model, pick_device
-    from sdar.sft.demos import demo_stats, expert_demonstrations, is_move
     from sdar.sft.checkpoint import check_no_checkpoint, remove_sft_checkpoint
+    from sdar.sft.demos import demo_stats, expert_demonstrations, is_move
     from sdar.sft.fit import gap_report
 
     validate(o)
