@@ -65,7 +65,8 @@ def shuffled_batches(samples, token_budget: int, rng: random.Random) -> list[lis
     batches = []
     for start in range(0, len(order), SORT_WINDOW):
         window = order[start:start + SORT_WINDOW]
-        batches += [[window[j] for j in rows] for rows in plan_micro_batches([samples[i] for i in window], token_budget)]
+        packed = plan_micro_batches([samples[i] for i in window], token_budget)
+        batches += [[window[j] for j in rows] for rows in packed]
     rng.shuffle(batches)
     return batches
 

@@ -97,7 +97,8 @@ class SFTOptions:
     """Cut the gradient at the prompt: forward it without autograd into a KV cache, backpropagate through the
     response positions only (same loss; a cheaper update where prompts are most of the tokens)."""
     gap_episodes: int = 4
-    """Held-out (eval split) expert episodes scored before and after: response log-prob, teacher–student gap; 0 skips."""
+    """Held-out (eval split) expert episodes scored before and after (response log-prob, teacher–student gap);
+    0 skips."""
     device: str = "auto"
     """'auto' (cuda if available, else cpu) or a torch device string."""
     precision: str = "auto"
