@@ -10,6 +10,7 @@ from safetensors.torch import load_file
 import sdar.sft.checkpoint as checkpoint
 from sdar.config import ConfigError
 from sdar.sft.run import SFTOptions, run_sft
+from sdar.train.checkpoint import CheckpointError
 
 BASE = dict(model="tiny", episodes=2, epochs=2, lr=1e-3, batch_tokens=512, micro_batch_tokens=512,
             gap_episodes=0, max_turns=8, progress=False)
@@ -77,6 +78,9 @@ def test_an_unfinished_run_is_neither_written_over_nor_resumed_with_other_option
     with pytest.raises(ConfigError, match=r"--lr 0\.001 \(now 0\.002\)"):
         run_sft(SFTOptions(out=str(out), resume=True, **changed))
     assert (out / "checkpoint" / "state.json").read_text() == state  # nothing lost
+    (out / "checkpoint" / "model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(CheckpointError, match="unreadable.*delete it"):
+        run_sft(SFTOptions(out=str(out), resume=True, **BASE))
     with pytest.raises(ConfigError, match="no checkpoint"):
         run_sft(SFTOptions(out=str(tmp_path / "empty"), resume=True, **BASE))
 

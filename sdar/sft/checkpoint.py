@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import load_model, save_model
 
 from sdar.config import ConfigError
+from sdar.train.checkpoint import CheckpointError
 
 CHECKPOINT = "checkpoint"
 # Options that do not change what is trained: they may differ between a run and its resume.
@@ -31,13 +32,20 @@ def save_sft_checkpoint(out: Path, model, state: dict, *, options: dict, train_s
     previous checkpoint as it was)."""
     final, tmp = Path(out) / CHECKPOINT, Path(out) / f".{CHECKPOINT}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_model(model, tmp / "model.safetensors")  # handles tied (shared) weights
-    torch.save({"optimizer": state["optimizer"], "schedule": state["schedule"],
-                "torch_rng": torch.get_rng_state()}, tmp / "optimizer.pt")
-    record = {"batches": state["batches"], "metrics": state["metrics"], "sums": state["sums"],
-              "train_seconds": train_seconds, "options": options}
-    (tmp / "state.json").write_text(json.dumps(record, indent=1) + "\n")
+    try:
+        tmp.mkdir(parents=True)
+        save_model(model, tmp / "model.safetensors")  # handles tied (shared) weights
+        torch.save({"optimizer": state["optimizer"], "schedule": state["schedule"],
+                    "torch_rng": torch.get_rng_state()}, tmp / "optimizer.pt")
+        record = {"batches": state["batches"], "metrics": state["metrics"], "sums": state["sums"],
+                  "train_seconds": train_seconds, "options": options}
+        (tmp / "state.json").write_text(json.dumps(record, indent=1) + "\n")
+    except Exception as err:  # noqa: BLE001 - OSError, or torch's/safetensors' own errors on a full disk
+        shutil.rmtree(tmp, ignore_errors=True)
+        reason = getattr(err, "strerror", None) or (str(err).strip().splitlines() or [""])[0][:160]
+        raise CheckpointError(f"could not write the warm start's checkpoint {final} ({type(err).__name__}: "
+                              f"{reason}); the previous one, if any, is intact - free disk space and go on "
+                              "with --resume") from err
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
 
@@ -49,7 +57,11 @@ def load_sft_checkpoint(out: Path, model, *, options: dict) -> dict:
     if not (path / "state.json").is_file():
         raise ConfigError(f"--resume: no checkpoint in {path}; nothing to resume (run without --resume, and "
                           "with --save-every N to write checkpoints)")
-    record = json.loads((path / "state.json").read_text())
+    try:
+        record = json.loads((path / "state.json").read_text())
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"checkpoint {path} is unreadable (state.json: {err}); delete it and start afresh "
+                              "without --resume") from None
     changed = sorted(k for k in set(options) | set(record["options"])
                      if k not in FREE and options.get(k) != record["options"].get(k))
     if changed:
@@ -57,9 +69,14 @@ def load_sft_checkpoint(out: Path, model, *, options: dict) -> dict:
                         for k in changed)
         raise ConfigError(f"--resume: the checkpoint in {path} was written with {was}; resume with the same "
                           "options, or start afresh without --resume in another --out")
-    load_model(model, path / "model.safetensors")
-    states = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)
-    torch.set_rng_state(states["torch_rng"])
+    try:
+        load_model(model, path / "model.safetensors")
+        states = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)
+        torch.set_rng_state(states["torch_rng"])
+    except Exception as err:  # noqa: BLE001 - any damage reads as one clear message
+        first_line = (str(err).strip().splitlines() or [""])[0][:160]
+        raise CheckpointError(f"checkpoint {path} is unreadable ({type(err).__name__}: {first_line}); delete "
+                              "it and start afresh without --resume") from None
     return {**record, "optimizer": states["optimizer"], "schedule": states["schedule"]}
 
 
