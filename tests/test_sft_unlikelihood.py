@@ -1,8 +1,10 @@
-"""`sdar sft --unlikelihood`: each demonstrated "go to" carries where the invalid moves from its state
-(`stray_moves`) would leave its response, and the loss pushes those tokens down."""
+"""`sdar sft --unlikelihood`: each demonstrated turn carries where the invalid moves from its state would
+leave its response ("go to" turns: `stray_moves`; others: "go to" where it stands), and the loss pushes
+those tokens down."""
 
 import copy
 import re
+from collections import Counter
 
 import pytest
 import torch
@@ -28,13 +30,17 @@ def _admissible(user_message: str) -> list[str]:
     return re.findall(r"'([^']*)'", listed)
 
 
-def test_negatives_are_the_stray_moves_from_where_each_move_stands(real_tokenizer):
+def test_negatives_are_the_stray_moves_of_a_move_and_where_it_stands_otherwise(real_tokenizer):
     tok = real_tokenizer
     demos = demos_of(tok, episodes=8, noise=0.3, keep_noisy=True, negatives=True)
-    standing, marked = {}, 0  # naively: where each episode's last valid move went, noisy moves included
+    standing, marked, kinds = {}, 0, Counter()  # naively: where each episode's last valid move went
     for d in demos:
-        here = standing.get(d.task.seed)
-        wrong = stray_moves(here, _admissible(d.user_message)) if d.action.startswith("go to ") else []
+        here, offered = standing.get(d.task.seed), _admissible(d.user_message)
+        if d.action.startswith("go to "):
+            wrong = stray_moves(here, offered)
+        else:
+            wrong = [f"go to {here}"] if here is not None and f"go to {here}" not in offered else []
+            kinds[d.action.split()[0]] += bool(wrong)
         written = [tok(response_text(m, d.task.goal, thinking=False), add_special_tokens=False)["input_ids"]
                    for m in wrong]
         assert d.negatives == first_divergences(d.response_ids, written)
@@ -45,16 +51,21 @@ def test_negatives_are_the_stray_moves_from_where_each_move_stands(real_tokenize
         if d.action.startswith("go to "):
             standing[d.task.seed] = d.action[len("go to "):]
     assert marked > 10 and all(not d.negatives for d in demos_of(tok, episodes=8, noise=0.3))  # off by default
+    assert kinds["take"] and kinds["put"]  # the turns that act where the agent stands carry one too
 
 
 def test_thinking_negatives_share_the_thought_and_differ_in_the_action(real_tokenizer):
     tok = real_tokenizer
     demos = [d for d in demos_of(tok, episodes=6, thinking=True, negatives=True) if d.negatives]
-    assert demos
+    assert {d.action.startswith("go to ") for d in demos} == {True, False}
     for d in demos:
-        for k, _ in d.negatives:
-            shared = tok.decode(d.response_ids[:k])  # the thought and "go to" are shared; the place is not
-            assert shared.startswith("<think>") and re.search(r"</think><action>go to[a-z ]*$", shared)
+        for k, token in d.negatives:
+            shared = tok.decode(d.response_ids[:k])  # the thought is shared, and on a move "go to"
+            if d.action.startswith("go to "):
+                assert shared.startswith("<think>") and re.search(r"</think><action>go to[a-z ]*$", shared)
+            else:  # it leaves at the verb: "go" where the demonstrator takes, puts, opens, ...
+                assert shared.startswith("<think>") and shared.endswith("</think><action>")
+                assert tok.decode([token]).strip() == "go"
 
 
 def test_unlikelihood_sum_is_the_naive_sum():

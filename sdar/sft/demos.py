@@ -234,6 +234,15 @@ def stray_moves(here: str | None, admissible: tuple[str, ...] | list[str]) -> li
     return [m for m in moves if m not in admissible]
 
 
+def wrong_moves(here: str | None, action: str, admissible: tuple[str, ...] | list[str]) -> list[str]:
+    """The invalid "go to"s a small model writes instead of `action`, standing at `here`: on a "go to" turn
+    the `stray_moves`; on any other turn, "go to" where it stands (arrived where it carries an object to,
+    it asks to go there again instead of placing, heating or cooling it). Only those not `admissible`."""
+    if action.startswith(MOVE_PREFIX):
+        return stray_moves(here, admissible)
+    return [move for move in [f"{MOVE_PREFIX}{here}"] if here is not None and move not in admissible]
+
+
 class DemoAgent(ModelAgent):
     """An `Agent` that encodes like `ModelAgent` (its `encode` is inherited) and answers with the expert.
 
@@ -247,8 +256,8 @@ class DemoAgent(ModelAgent):
     both are flagged noisy. With `look_after_invalid`, the turn after an invalid one plays "look" where it is
     offered (ALFWorld and household answer "You are facing the cabinet 2. ..."): a model that loops pushes
     where it stands out of the history window, and "look" brings it back without any memory. `wrong`
-    records, per task id and turn, the `stray_moves` from where the agent stands on turns that play a
-    "go to" (empty on the others): the invalid moves a model writes instead.
+    records, per task id and turn, the `wrong_moves` from where the agent stands: the invalid moves a
+    model writes instead.
     """
 
     def __init__(self, tokenizer, *, thinking: bool, noise: float, rng: random.Random,
@@ -291,8 +300,7 @@ class DemoAgent(ModelAgent):
                           and self.rng.random() < self.repeat_share)
                 action = last if repeat else self.rng.choice(others)
             self.noisy[id(env.task)].append(noisy)
-            self.wrong[id(env.task)].append(stray_moves(self.here.get(id(env.task)), obs.admissible_actions)
-                                            if action.startswith(MOVE_PREFIX) else [])
+            self.wrong[id(env.task)].append(wrong_moves(self.here.get(id(env.task)), action, obs.admissible_actions))
             self.last[id(env.task)] = action
             if action.startswith(MOVE_PREFIX) and action in obs.admissible_actions:
                 self.here[id(env.task)] = action[len(MOVE_PREFIX):]
@@ -318,8 +326,8 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
     `tempt` a turn plays a `tempting_actions` one where there is one (also noisy), and with probability
     `stray` a search turn plays one of the `stray_moves` (invalid, noisy); `look_after_invalid`: the turn
     after an invalid one looks (`DemoAgent`); `kind_change`: thinking demos' search thoughts say where a
-    kind is done (`search_thoughts`); `negatives`: each "go to" turn's `Demo.negatives` marks where the
-    `stray_moves` from its state, written with the same thought, leave its response. `max_prompt_tokens`
+    kind is done (`search_thoughts`); `negatives`: each turn's `Demo.negatives` marks where the
+    `wrong_moves` from its state, written with the same thought, leave its response. `max_prompt_tokens`
     is the rollout's student prompt budget (history dropped oldest first above it). Noisy turns are left
     out unless `keep_noisy`, and so are turns the prompt format rejects. Deterministic in `seed`.
     """
@@ -342,7 +350,7 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
 def _trajectory_demos(traj: Trajectory, flags: list[bool], wrong: list[list[str]], tokenizer, *, with_skills: bool,
                       thinking: bool, keep_noisy: bool, kind_change: bool, negatives: bool) -> list[Demo]:
     """`expert_demonstrations`' demos of one played episode: `flags` marks its noisy turns, `wrong` lists
-    each turn's `stray_moves`."""
+    each turn's `wrong_moves`."""
     thoughts = search_thoughts([t.action if t.valid else None for t in traj.turns], flags, traj.task.goal,
                                kind_change=kind_change)
     demos = []
