@@ -6,7 +6,8 @@ action verbs of the first ones and the episodes that end in five invalid turns, 
 per task type, says why invalid "go to" turns were not admissible and where the "go to"s from number 1 of
 a kind went (the change of kind), counts the "look"s (after an invalid turn, as `sdar sft
 --look-after-invalid` teaches, and the invalid turns right after one), the valid take-backs (taking out
-what one's own put just placed), and tells whether the episode's last change of state (a valid take,
+what one's own put just placed), the invalid turns by their thought's first word ("looking", "carrying")
+and verb, and tells whether the episode's last change of state (a valid take,
 put, treat or use), or the observation it led to, was still in the prompt's history window at each
 invalid turn. Prints a Markdown summary; writes nothing.
     sdar eval --env household --model M --episodes 30 --thinking --trajectories turns.jsonl
@@ -129,6 +130,21 @@ def leaving_number_1(episode: list[dict]) -> Counter:
     return counts
 
 
+def by_thought(rows: list[dict]) -> Counter:
+    """Invalid turns by the thought their response opened with and the action's verb: "looking + go" (a
+    search thought, "Looking for mug, not here.", then an invalid "go to"), "carrying + go" (a carrying
+    thought, "Carrying mug 1 to cool it with fridge 1.": mostly a "go to" where the agent already stands,
+    instead of placing or treating there), "carrying + move", ...; "no thought" without <think>."""
+    counts = Counter()
+    for r in rows:
+        if r["valid"]:
+            continue
+        found = re.search(r"<think>\s*(\w+)", r["response"])
+        opening = found.group(1).lower() if found else "no thought"
+        counts[f"{opening} + {verb(r['response'])}"] += 1
+    return counts
+
+
 def looks(episode: list[dict]) -> Counter:
     """Valid "look" turns of `episode` ("look"), those right after an invalid turn ("after invalid"), and the
     invalid turns right after a look ("invalid next"): looking and then going where one stands is a loop of
@@ -177,6 +193,8 @@ def summary(rows: list[dict]) -> str:
         "- invalid \"go to\" turns, by where they went: " + ", ".join(f"{k} {n}" for k, n in go_tos.most_common()),
         "- \"go to\" turns standing at number 1 of a kind: "
         + ", ".join(f"{k} {leaving[k]}" for k in ("next kind", "other kind", "same kind", "invalid")),
+        "- invalid turns by the thought's first word and the verb: "
+        + ", ".join(f"{k} {n}" for k, n in by_thought(rows).most_common()),
         "- invalid turns by where the episode's last take, put, treat or use was: "
         + ", ".join(f"{k} {sight[k]}" for k in SIGHT),
     ]

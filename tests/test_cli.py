@@ -332,6 +332,14 @@ def test_invalid_turns_tells_loops_from_first_mistakes():
     assert "right after an invalid turn: 0 (of 0 turns after one" in quiet and "first invalid turns: 1" in quiet
     assert "take-backs (valid turns taking out what the episode's last put placed): 0 in 0 episodes" in text
     assert 'invalid "go to" turns, by where they went: where it stands 2' in text
+    assert "by the thought's first word and the verb: no thought + go 2, no thought + take 1" in text
+    thinking = [{**turn(5, valid, "", action), "response": f"<think>{thought}</think><action>{action}</action>"}
+                for valid, thought, action in
+                [(False, "Carrying pot 1 to cool it with fridge 1.", "go to fridge 1"),
+                 (True, "Carrying pot 1 to cool it with fridge 1.", "cool pot 1 with fridge 1"),
+                 (False, "Looking for mug, not here.", "go to cabinet 0"),
+                 (False, "Carrying mug 1 to move it to desk 1.", "move mug 1 to desk 2")]]
+    assert module.by_thought(thinking) == {"carrying + go": 1, "looking + go": 1, "carrying + move": 1}
     listed = ("[Observation 1: 'Nothing happens.', Action 1: 'go to shelf 9']\n"  # not offered: only in the history
               "Your admissible actions of the current situation are: ['go to desk 1', 'go to shelf 1'].")
     roam = [{**turn(4, valid, "", action), "prompt": listed} for valid, action in
