@@ -105,10 +105,10 @@ def sft(model, tokenizer, samples, *, epochs: int, lr: float, batch_tokens: int,
 
     bar = tqdm(total=total, initial=done, desc="sdar sft", disable=not progress, unit="batch")
     model.train()
-    first = 0  # the epoch's first batch, counted over the run
+    end = 0  # batches counted over the run: the epoch's run from `start` to `end`
     for epoch, plan in enumerate(plans, 1):
-        first, start = first + len(plan), first
-        if first <= done:  # finished before the resume: its record is in `metrics`
+        start, end = end, end + len(plan)
+        if end <= done:  # finished before the resume: its record is in `metrics`
             continue
         sums = _Sums(**resume["sums"]) if resume is not None and start < done else _Sums()
         t0 = time.perf_counter() - sums.seconds
@@ -123,7 +123,7 @@ def sft(model, tokenizer, samples, *, epochs: int, lr: float, batch_tokens: int,
                 sums.seconds = time.perf_counter() - t0
                 checkpoint(start + k + 1, sums)
         metrics.append(sums.record(epoch, len(plan), unlikelihood > 0, time.perf_counter() - t0))
-        checkpoint(first, _Sums())
+        checkpoint(end, _Sums())
     bar.close()
     model.eval()
     return metrics
