@@ -23,7 +23,7 @@ from collections import Counter, defaultdict
 
 from sdar.envs.alfworld.searcher import listed_receptacles
 from sdar.envs.names import kind
-from sdar.sft.demos import stray_moves
+from sdar.sft.mistakes import stray_moves
 
 
 def verb(response: str) -> str:

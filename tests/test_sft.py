@@ -185,7 +185,7 @@ def test_repeat_noise_shows_the_expert_recovering_from_nothing_happens(real_toke
 
 
 def test_tempting_actions_name_an_object_of_the_goal():
-    from sdar.sft.demos import tempting_actions
+    from sdar.sft.mistakes import tempting_actions
 
     admissible = ["go to desk 1", "examine pot 2", "take pot 2 from fridge 1", "take cup 1 from fridge 1",
                   "use desklamp 1", "close fridge 1", "put pot 2 in/on fridge 1", "inventory"]
@@ -200,7 +200,7 @@ def test_tempt_plays_the_goal_objects_where_they_are_wrong_and_trains_the_recove
     """--tempt 0.8: where an admissible action other than the demonstrator's takes, places or uses a goal
     object, one is played 4 times in 5 (noisy, not trained on); the demonstrator's next turn acts from the state
     it leads to (pick-two: right after a put the object is taken back out, and put in again)."""
-    from sdar.sft.demos import tempting_actions
+    from sdar.sft.mistakes import tempting_actions
 
     demos = demos_of(real_tokenizer, episodes=12, noise=0.0, tempt=0.8, keep_noisy=True, thinking=True)
     noisy = [d for d in demos if d.noisy]
@@ -213,7 +213,7 @@ def test_tempt_plays_the_goal_objects_where_they_are_wrong_and_trains_the_recove
 
 
 def test_stray_moves_are_where_it_stands_one_past_its_kind_and_number_0_when_not_offered():
-    from sdar.sft.demos import stray_moves
+    from sdar.sft.mistakes import stray_moves
 
     at_drawer_3 = ("go to drawer 1", "go to drawer 2", "go to diningtable 1", "open drawer 3")
     assert stray_moves("drawer 3", at_drawer_3) == ["go to drawer 3", "go to drawer 4"]

@@ -38,6 +38,8 @@ from sdar.envs.base import EnvSpec
 from sdar.envs.names import kind
 from sdar.rollout.collect import NOTHING_HAPPENS, ModelAgent, run_episodes
 from sdar.rollout.prompts import student_messages
+from sdar.sft.mistakes import (MOVE_PREFIX, SEARCH_VERBS, early_actions, first_divergences, stray_moves,
+                               tempting_actions, wrong_moves)
 from sdar.skills import get_provider
 from sdar.teacher import privileged_renderer
 from sdar.types import Task, Trajectory
@@ -87,8 +89,6 @@ def response_text(action: str, goal: str, *, thinking: bool, thought: str | None
 _SOUGHT = re.compile(r"^(take|use) (\S+) (\d+)\b")
 # where a held object goes next: "put book 1 in/on desk 1", "move mug 1 to shelf 2", "clean X 1 with sinkbasin 1"
 _TARGET = re.compile(r"^(put|move|clean|heat|cool) \S+ \d+ (in/on|to|with) (\S+ \d+)$")
-_SEARCH_VERBS = ("go", "open", "close", "examine", "look", "inventory")
-MOVE_PREFIX = "go to "
 LOOK = "look"
 # the object of ALFWorld's goal sentences: "put a clean cloth in countertop.", "find two apple and put them
 # in garbagecan.", "examine the book with the desklamp.", "heat some egg and put it in garbagecan."
@@ -149,7 +149,7 @@ def search_thoughts(actions: list[str | None], noisy: list[bool] | None = None,
         elif carrying:
             thoughts.append(f"Carrying {carrying} to {target.group(1)} it {target.group(2)} {target.group(3)}."
                             if target else f"Carrying {carrying}.")
-        elif wanted and action is not None and action.split(" ", 1)[0] in _SEARCH_VERBS:
+        elif wanted and action is not None and action.split(" ", 1)[0] in SEARCH_VERBS:
             thoughts.append(f"Looking for {wanted}, not here." + kind_done)
         else:
             thoughts.append(None)
@@ -187,7 +187,7 @@ def _next_step(actions: list[str | None], noisy: list[bool]) -> tuple[re.Match |
             undone.discard(moved)
             continue
         sought, target = _SOUGHT.match(later), _TARGET.match(later)
-        if sought or target or later.split(" ", 1)[0] not in _SEARCH_VERBS:
+        if sought or target or later.split(" ", 1)[0] not in SEARCH_VERBS:
             return sought, target
     return None, None
 
@@ -197,50 +197,6 @@ def _moved(action: str | None) -> str | None:
     if action is None or not action.startswith(("take ", "put ", "move ")):
         return None
     return " ".join(action.split()[1:3])
-
-
-def tempting_actions(actions: list[str], goal: str) -> list[str]:
-    """The `actions` that take, place, treat or use an object the goal names (not go, open, close,
-    examine, look, inventory): "take pot 2 from fridge 1" for "put two pot in fridge.", "use desklamp 1"
-    for "look at cup under the desklamp.". A model that copies the goal's words writes these where they
-    are wrong: it takes the first pot back out of the fridge, turns the lamp on before it holds the cup."""
-    named = set(re.findall(r"[a-z]+", goal.lower()))
-    return [a for a in actions if len(words := a.split()) > 1 and words[0] not in _SEARCH_VERBS and words[1] in named]
-
-
-def first_divergences(ids: list[int], others: list[list[int]]) -> tuple[tuple[int, int], ...]:
-    """(index, token) where each of `others` first differs from `ids`, once each: the token that takes a
-    response off `ids` towards that other one (none where one is a prefix of the other)."""
-    found: list[tuple[int, int]] = []
-    for other in others:
-        j = next((i for i, (a, b) in enumerate(zip(ids, other)) if a != b), None)
-        if j is not None and (j, other[j]) not in found:
-            found.append((j, other[j]))
-    return tuple(found)
-
-
-def stray_moves(here: str | None, admissible: tuple[str, ...] | list[str]) -> list[str]:
-    """The invalid "go to"s a small model writes while searching, standing at `here` ("cabinet 3"): to
-    where it stands, to the next number of its kind where the room has no such receptacle ("go to
-    drawer 4" at the last of three drawers, "go to diningtable 2" where there is one), and at number 1
-    to number 0 ("go to drawer 0": counting down past a kind's last, where ALFWorld's searcher changes
-    kind). Only those the `admissible` list does not offer."""
-    if here is None:
-        return []
-    moves = [f"go to {here}"]
-    if numbered := re.fullmatch(r"(.*) (\d+)", here):
-        name, number = numbered.group(1), int(numbered.group(2))
-        moves += [f"go to {name} {number + 1}"] + ([f"go to {name} 0"] if number == 1 else [])
-    return [m for m in moves if m not in admissible]
-
-
-def wrong_moves(here: str | None, action: str, admissible: tuple[str, ...] | list[str]) -> list[str]:
-    """The invalid "go to"s a small model writes instead of `action`, standing at `here`: on a "go to" turn
-    the `stray_moves`; on any other turn, "go to" where it stands (arrived where it carries an object to,
-    it asks to go there again instead of placing, heating or cooling it). Only those not `admissible`."""
-    if action.startswith(MOVE_PREFIX):
-        return stray_moves(here, admissible)
-    return [move for move in [f"{MOVE_PREFIX}{here}"] if here is not None and move not in admissible]
 
 
 class DemoAgent(ModelAgent):
@@ -271,6 +227,7 @@ class DemoAgent(ModelAgent):
         self.last: dict[int, str] = {}  # per task id, the action played last
         self.here: dict[int, str] = {}  # per task id, where the last valid "go to" went
         self.wrong: dict[int, list[list[str]]] = defaultdict(list)
+        self.offered: dict[int, list[tuple[str, ...]]] = defaultdict(list)
 
     def _messages(self, user_message: str, task: Task) -> list[dict[str, str]]:
         if id(task) in self.skills_tasks:
@@ -301,6 +258,7 @@ class DemoAgent(ModelAgent):
                 action = last if repeat else self.rng.choice(others)
             self.noisy[id(env.task)].append(noisy)
             self.wrong[id(env.task)].append(wrong_moves(self.here.get(id(env.task)), action, obs.admissible_actions))
+            self.offered[id(env.task)].append(tuple(obs.admissible_actions))
             self.last[id(env.task)] = action
             if action.startswith(MOVE_PREFIX) and action in obs.admissible_actions:
                 self.here[id(env.task)] = action[len(MOVE_PREFIX):]
@@ -327,9 +285,10 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
     `stray` a search turn plays one of the `stray_moves` (invalid, noisy); `look_after_invalid`: the turn
     after an invalid one looks (`DemoAgent`); `kind_change`: thinking demos' search thoughts say where a
     kind is done (`search_thoughts`); `negatives`: each turn's `Demo.negatives` marks where the
-    `wrong_moves` from its state, written with the same thought, leave its response. `max_prompt_tokens`
-    is the rollout's student prompt budget (history dropped oldest first above it). Noisy turns are left
-    out unless `keep_noisy`, and so are turns the prompt format rejects. Deterministic in `seed`.
+    `wrong_moves` and `early_actions` from its state, written with the same thought, leave its response.
+    `max_prompt_tokens` is the rollout's student prompt budget (history dropped oldest first above it).
+    Noisy turns are left out unless `keep_noisy`, and so are turns the prompt format rejects. Deterministic
+    in `seed`.
     """
     indices = [(seed * SEED_STRIDE + i) % spec.eval_seed_offset for i in range(episodes)]
     tasks = [spec.make_task(spec.task_seed(split, k)) for k in indices]
@@ -342,20 +301,23 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
     trajectories = run_episodes(agent, tasks, list(range(episodes)), spec, max_turns=max_turns, history=history,
                                 thinking=thinking, max_prompt_tokens=max_prompt_tokens)
     return [demo for traj in trajectories
-            for demo in _trajectory_demos(traj, agent.noisy[id(traj.task)], agent.wrong[id(traj.task)], tokenizer,
+            for demo in _trajectory_demos(traj, agent.noisy[id(traj.task)], agent.wrong[id(traj.task)],
+                                          agent.offered[id(traj.task)], tokenizer,
                                           with_skills=id(traj.task) in skills_tasks, thinking=thinking,
                                           keep_noisy=keep_noisy, kind_change=kind_change, negatives=negatives)]
 
 
-def _trajectory_demos(traj: Trajectory, flags: list[bool], wrong: list[list[str]], tokenizer, *, with_skills: bool,
-                      thinking: bool, keep_noisy: bool, kind_change: bool, negatives: bool) -> list[Demo]:
+def _trajectory_demos(traj: Trajectory, flags: list[bool], wrong: list[list[str]], offered: list[tuple[str, ...]],
+                      tokenizer, *, with_skills: bool, thinking: bool, keep_noisy: bool, kind_change: bool,
+                      negatives: bool) -> list[Demo]:
     """`expert_demonstrations`' demos of one played episode: `flags` marks its noisy turns, `wrong` lists
-    each turn's `wrong_moves`."""
-    thoughts = search_thoughts([t.action if t.valid else None for t in traj.turns], flags, traj.task.goal,
-                               kind_change=kind_change)
+    each turn's `wrong_moves`, `offered` its admissible actions (for `early_actions`)."""
+    actions = [t.action if t.valid else None for t in traj.turns]
+    thoughts = search_thoughts(actions, flags, traj.task.goal, kind_change=kind_change)
+    mistaken = [w + e for w, e in zip(wrong, early_actions(actions, flags, offered))]
     demos = []
     standing = None  # where the last valid move went (noisy ones move the agent too)
-    for turn, noisy, thought, mistakes in zip(traj.turns, flags, thoughts, wrong):
+    for turn, noisy, thought, mistakes in zip(traj.turns, flags, thoughts, mistaken):
         if not turn.valid:  # it would teach an invalid answer
             continue
         leaves_kind = bool(_kind_change(standing, turn.action))
