@@ -11,7 +11,7 @@ import torch
 
 from sdar.config import ConfigError, build_config
 from sdar.sft import response_nll, response_text, sft
-from sdar.sft.mistakes import early_actions, first_divergences, stray_moves
+from sdar.sft.mistakes import first_divergences, stray_moves
 from sdar.sft.fit import unlikelihood_sum
 from sdar.sft.run import SFTOptions, parse_options, training_demos, validate
 from sdar.scoring import response_logits
@@ -30,33 +30,14 @@ def _admissible(user_message: str) -> list[str]:
     return re.findall(r"'([^']*)'", listed)
 
 
-def test_early_actions_are_the_next_action_at_a_moves_end_not_yet_offered():
-    actions = ["go to bed 1", "take book 1 from bed 1", "go to desk 1", None, "go to shelf 1", "go to desk 1",
-               "move book 1 to desk 1", "go to drawer 1", "examine shelf 2"]
-    noisy = [False, False, False, False, True, False, False, False, False]
-    offered = [(), (), ("move book 1 to desk 1",), (), (), (), (), (), ()]
-    assert early_actions(actions, noisy, offered) == [
-        ["take book 1 from bed 1"],  # at bed 1 it takes the book
-        [],  # not a move
-        [],  # what it does at desk 1 is offered here already (it is not acting early)
-        [], [],  # invalid; the noisy move's next action acts on the desk, not the shelf
-        ["move book 1 to desk 1"],
-        [], [],  # the next action after drawer 1 acts on shelf 2
-        []]
-
-
 def test_negatives_are_the_stray_moves_of_a_move_and_where_it_stands_otherwise(real_tokenizer):
     tok = real_tokenizer
     demos = demos_of(tok, episodes=8, noise=0.3, keep_noisy=True, negatives=True)
     standing, marked, kinds = {}, 0, Counter()  # naively: where each episode's last valid move went
-    for n, d in enumerate(demos):
+    for d in demos:
         here, offered = standing.get(d.task.seed), _admissible(d.user_message)
         if d.action.startswith("go to "):
-            later = [e.action for e in demos[n + 1:] if e.task is d.task and not e.noisy
-                     and not e.action.startswith("go to ")][:1]  # acting there before arriving
-            wrong = stray_moves(here, offered) + [a for a in later
-                                                   if a.endswith(" " + d.action[6:]) and a not in offered]
-            kinds["early"] += len(wrong) > len(stray_moves(here, offered))
+            wrong = stray_moves(here, offered)
         else:
             wrong = [f"go to {here}"] if here is not None and f"go to {here}" not in offered else []
             kinds[d.action.split()[0]] += bool(wrong)
@@ -71,7 +52,6 @@ def test_negatives_are_the_stray_moves_of_a_move_and_where_it_stands_otherwise(r
             standing[d.task.seed] = d.action[len("go to "):]
     assert marked > 10 and all(not d.negatives for d in demos_of(tok, episodes=8, noise=0.3))  # off by default
     assert kinds["take"] and kinds["put"]  # the turns that act where the agent stands carry one too
-    assert kinds["early"] > 5  # and the moves, the action at their end
 
 
 def test_thinking_negatives_share_the_thought_and_differ_in_the_action(real_tokenizer):
@@ -80,14 +60,12 @@ def test_thinking_negatives_share_the_thought_and_differ_in_the_action(real_toke
     assert {d.action.startswith("go to ") for d in demos} == {True, False}
     for d in demos:
         for k, token in d.negatives:
-            shared = tok.decode(d.response_ids[:k])  # the thought is shared
-            assert shared.startswith("<think>")
-            if d.action.startswith("go to ") and not shared.endswith("</think><action>"):
-                assert re.search(r"</think><action>go to[a-z ]*$", shared)  # a stray: "go to" shared too
-            elif d.action.startswith("go to "):  # acting early: the verb of what it does on arriving
-                assert tok.decode([token]).strip() not in ("", "go")  # take, open, put, clean, ...
+            shared = tok.decode(d.response_ids[:k])  # the thought is shared, and on a move "go to"
+            if d.action.startswith("go to "):
+                assert shared.startswith("<think>") and re.search(r"</think><action>go to[a-z ]*$", shared)
             else:  # it leaves at the verb: "go" where the demonstrator takes, puts, opens, ...
-                assert shared.endswith("</think><action>") and tok.decode([token]).strip() == "go"
+                assert shared.startswith("<think>") and shared.endswith("</think><action>")
+                assert tok.decode([token]).strip() == "go"
 
 
 def test_unlikelihood_sum_is_the_naive_sum():

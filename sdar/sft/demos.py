@@ -38,8 +38,8 @@ from sdar.envs.base import EnvSpec
 from sdar.envs.names import kind
 from sdar.rollout.collect import NOTHING_HAPPENS, ModelAgent, run_episodes
 from sdar.rollout.prompts import student_messages
-from sdar.sft.mistakes import (MOVE_PREFIX, SEARCH_VERBS, early_actions, first_divergences, stray_moves,
-                               tempting_actions, wrong_moves)
+from sdar.sft.mistakes import (MOVE_PREFIX, SEARCH_VERBS, first_divergences, stray_moves, tempting_actions,
+                               wrong_moves)
 from sdar.skills import get_provider
 from sdar.teacher import privileged_renderer
 from sdar.types import Task, Trajectory
@@ -227,7 +227,6 @@ class DemoAgent(ModelAgent):
         self.last: dict[int, str] = {}  # per task id, the action played last
         self.here: dict[int, str] = {}  # per task id, where the last valid "go to" went
         self.wrong: dict[int, list[list[str]]] = defaultdict(list)
-        self.offered: dict[int, list[tuple[str, ...]]] = defaultdict(list)
 
     def _messages(self, user_message: str, task: Task) -> list[dict[str, str]]:
         if id(task) in self.skills_tasks:
@@ -258,7 +257,6 @@ class DemoAgent(ModelAgent):
                 action = last if repeat else self.rng.choice(others)
             self.noisy[id(env.task)].append(noisy)
             self.wrong[id(env.task)].append(wrong_moves(self.here.get(id(env.task)), action, obs.admissible_actions))
-            self.offered[id(env.task)].append(tuple(obs.admissible_actions))
             self.last[id(env.task)] = action
             if action.startswith(MOVE_PREFIX) and action in obs.admissible_actions:
                 self.here[id(env.task)] = action[len(MOVE_PREFIX):]
@@ -285,10 +283,9 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
     `stray` a search turn plays one of the `stray_moves` (invalid, noisy); `look_after_invalid`: the turn
     after an invalid one looks (`DemoAgent`); `kind_change`: thinking demos' search thoughts say where a
     kind is done (`search_thoughts`); `negatives`: each turn's `Demo.negatives` marks where the
-    `wrong_moves` and `early_actions` from its state, written with the same thought, leave its response.
-    `max_prompt_tokens` is the rollout's student prompt budget (history dropped oldest first above it).
-    Noisy turns are left out unless `keep_noisy`, and so are turns the prompt format rejects. Deterministic
-    in `seed`.
+    `wrong_moves` from its state, written with the same thought, leave its response. `max_prompt_tokens`
+    is the rollout's student prompt budget (history dropped oldest first above it). Noisy turns are left
+    out unless `keep_noisy`, and so are turns the prompt format rejects. Deterministic in `seed`.
     """
     indices = [(seed * SEED_STRIDE + i) % spec.eval_seed_offset for i in range(episodes)]
     tasks = [spec.make_task(spec.task_seed(split, k)) for k in indices]
@@ -301,23 +298,20 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
     trajectories = run_episodes(agent, tasks, list(range(episodes)), spec, max_turns=max_turns, history=history,
                                 thinking=thinking, max_prompt_tokens=max_prompt_tokens)
     return [demo for traj in trajectories
-            for demo in _trajectory_demos(traj, agent.noisy[id(traj.task)], agent.wrong[id(traj.task)],
-                                          agent.offered[id(traj.task)], tokenizer,
+            for demo in _trajectory_demos(traj, agent.noisy[id(traj.task)], agent.wrong[id(traj.task)], tokenizer,
                                           with_skills=id(traj.task) in skills_tasks, thinking=thinking,
                                           keep_noisy=keep_noisy, kind_change=kind_change, negatives=negatives)]
 
 
-def _trajectory_demos(traj: Trajectory, flags: list[bool], wrong: list[list[str]], offered: list[tuple[str, ...]],
-                      tokenizer, *, with_skills: bool, thinking: bool, keep_noisy: bool, kind_change: bool,
-                      negatives: bool) -> list[Demo]:
+def _trajectory_demos(traj: Trajectory, flags: list[bool], wrong: list[list[str]], tokenizer, *, with_skills: bool,
+                      thinking: bool, keep_noisy: bool, kind_change: bool, negatives: bool) -> list[Demo]:
     """`expert_demonstrations`' demos of one played episode: `flags` marks its noisy turns, `wrong` lists
-    each turn's `wrong_moves`, `offered` its admissible actions (for `early_actions`)."""
-    actions = [t.action if t.valid else None for t in traj.turns]
-    thoughts = search_thoughts(actions, flags, traj.task.goal, kind_change=kind_change)
-    mistaken = [w + e for w, e in zip(wrong, early_actions(actions, flags, offered))]
+    each turn's `wrong_moves`."""
+    thoughts = search_thoughts([t.action if t.valid else None for t in traj.turns], flags, traj.task.goal,
+                               kind_change=kind_change)
     demos = []
     standing = None  # where the last valid move went (noisy ones move the agent too)
-    for turn, noisy, thought, mistakes in zip(traj.turns, flags, thoughts, mistaken):
+    for turn, noisy, thought, mistakes in zip(traj.turns, flags, thoughts, wrong):
         if not turn.valid:  # it would teach an invalid answer
             continue
         leaves_kind = bool(_kind_change(standing, turn.action))

@@ -1,9 +1,9 @@
 """The wrong actions a small model writes, for the warm start's noise and its unlikelihood negatives.
 
 `tempting_actions` and `stray_moves` are played as noise (`sdar sft --tempt`, `--stray`), so that the
-demonstrator's next turn shows the way out; `wrong_moves` and `early_actions` are what each demonstrated
-turn's negatives are made of (`--unlikelihood`), and `first_divergences` finds the token where each would
-leave the demonstrated response. Pure functions on action strings and token ids: no environment, no model.
+demonstrator's next turn shows the way out; `wrong_moves` are what each demonstrated turn's negatives are
+made of (`--unlikelihood`), and `first_divergences` finds the token where each would leave the demonstrated
+response. Pure functions on action strings and token ids: no environment, no model.
 """
 
 from __future__ import annotations
@@ -57,18 +57,3 @@ def wrong_moves(here: str | None, action: str, admissible: tuple[str, ...] | lis
         return stray_moves(here, admissible)
     return [move for move in [f"{MOVE_PREFIX}{here}"] if here is not None and move not in admissible]
 
-
-def early_actions(actions: list[str | None], noisy: list[bool],
-                  offered: list[tuple[str, ...]]) -> list[list[str]]:
-    """Per turn of an episode (`actions`: the valid ones, None where invalid; `offered`: each turn's
-    admissible list): on a "go to Y" turn, the episode's next action that is neither a move nor noisy when
-    it acts on Y ("move book 1 to desk 1", "open cabinet 3": it ends with Y) and is not offered yet; what a
-    model writes when it acts where it has not arrived (carrying the book to the desk, the thought is the
-    same on both turns). Empty on other turns."""
-    early: list[list[str]] = []
-    for t, action in enumerate(actions):
-        ahead = [a for a, n in zip(actions[t + 1:], noisy[t + 1:]) if a is not None and not n
-                 and not a.startswith(MOVE_PREFIX)][:1]
-        target = action[len(MOVE_PREFIX):] if action is not None and action.startswith(MOVE_PREFIX) else None
-        early.append([a for a in ahead if target and a.endswith(f" {target}") and a not in offered[t]])
-    return early

@@ -59,10 +59,10 @@ class SFTOptions:
     """Times each turn that leaves number 1 of a kind for another kind is imitated (ALFWorld's demonstrator
     counts each kind down, so that is where it changes kind, the "go to" a warmed-up model gets wrong most)."""
     unlikelihood: float = 0.0
-    """Weight of an unlikelihood term on the invalid actions a small model writes instead of a demonstrated
-    one (instead of a "go to": where it stands, one past its kind, number 0, `--stray`'s list, and the action
-    due on arriving, written before it; instead of any other action: "go to" where it stands): −log(1 − p) of
-    the token where each would leave the demonstrated response, on the same prompt; 0 leaves them out."""
+    """Weight of an unlikelihood term on the invalid "go to"s a small model writes instead of a demonstrated
+    action (instead of a "go to": where it stands, one past its kind, number 0, `--stray`'s list; instead of
+    any other action: where it stands): −log(1 − p) of the token where each would leave the demonstrated
+    response, on the same prompt; 0 leaves them out."""
     skills_share: float = 0.25
     """Share of episodes whose prompts carry the skills (teacher format), so the model learns to use them."""
     thinking: bool = False
