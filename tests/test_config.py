@@ -35,6 +35,8 @@ def test_round_trip_through_json():
     ({"loss.algo": "grpo", "loss.beta": "3"}, ["--loss.beta", "grpo"]),
     ({"warmstart.kind_change": "true", "rollout.thinking": "false"},
      ["--warmstart.kind_change", "--rollout.thinking true"]),
+    ({"warmstart.arrival": "true", "rollout.thinking": "false"},
+     ["--warmstart.arrival", "--rollout.thinking true"]),
     ({"loss.algo": "skill_grpo", "teacher.context": "sibling"}, ["--teacher.context sibling", "skill_grpo"]),
     ({"warmstart.noise": "1.5"}, ["--warmstart.noise", "in [0, 1]"]),
     ({"warmstart.tempt": "-0.1"}, ["--warmstart.tempt", "in [0, 1]"]),

@@ -459,6 +459,7 @@ def test_auto_precision_is_bf16_for_training_only_where_the_cpu_has_it(monkeypat
     (["--tempt", "1.5"], ["--tempt", "[0, 1]"]),
     (["--stray", "-0.1"], ["--stray", "[0, 1]"]),
     (["--kind-change"], ["--kind-change", "--thinking"]),
+    (["--arrival"], ["--arrival", "--thinking"]),
     (["--kind-repeat", "0"], ["--kind-repeat", ">= 1"]),
     (["--precision", "fp16"], ["--precision", "bf16", "fp32"]),
 ])
@@ -541,6 +542,25 @@ def test_search_thoughts_say_which_kind_is_done_where_the_search_leaves_number_1
     assert "last" not in thoughts[3]
 
 
+def test_arrival_thoughts_say_whether_the_agent_stands_where_the_object_goes():
+    from sdar.sft.demos import search_thoughts
+
+    goal = "put some book on desk."
+    actions = ["go to bed 1", "take book 1 from bed 1", "go to desk 1", None, "move book 1 to desk 1"]
+    assert search_thoughts(actions, goal=goal)[2:] == ["Carrying book 1 to move it to desk 1."] * 3  # off by default
+    assert search_thoughts(actions, goal=goal, arrival=True) == [
+        "Looking for book, not here.", "Looking for book 1, here it is.",
+        "Carrying book 1 to move it to desk 1, not here.",  # at the bed, on the way
+        "Carrying book 1 to move it to desk 1, here it is.",  # an invalid turn at the desk: still there
+        "Carrying book 1 to move it to desk 1, here it is."]
+    # a closed receptacle: opened where it stands, then used; heating at the microwave
+    heat = ["go to countertop 1", "take egg 1 from countertop 1", "go to microwave 1", "open microwave 1",
+            "heat egg 1 with microwave 1", "go to garbagecan 1", "put egg 1 in/on garbagecan 1"]
+    assert [t.split(", ")[-1] for t in search_thoughts(heat, goal="heat some egg and put it in garbagecan.",
+                                                      arrival=True)[2:]] == [
+        "not here.", "here it is.", "here it is.", "not here.", "here it is."]
+
+
 @pytest.mark.parametrize("goal, obj", [
     ("put a clean cloth in countertop.", "cloth"), ("find two apple and put them in garbagecan.", "apple"),
     ("examine the book with the desklamp.", "book"), ("look at bowl under the desklamp.", "bowl"),
@@ -601,6 +621,7 @@ def test_train_chains_a_warm_start_and_records_it(tmp_path):
                  "--warmstart.train_layers", "1", "--warmstart.repeat_share", "0.5", "--warmstart.tempt", "0.2",
                  "--warmstart.stray", "0.3", "--warmstart.detach_prompt", "true",
                  "--warmstart.look_after_invalid", "true", "--warmstart.kind_change", "true",
+                 "--warmstart.arrival", "true",
                  "--warmstart.max_turns", "5", "--warmstart.kind_repeat", "2", "--warmstart.unlikelihood", "0.5",
                  "--rollout.thinking", "true"]) == 0
     saved = json.loads((run / "config.json").read_text())
@@ -612,6 +633,7 @@ def test_train_chains_a_warm_start_and_records_it(tmp_path):
     assert record["options"]["repeat_share"] == 0.5 and record["options"]["tempt"] == 0.2
     assert record["options"]["stray"] == 0.3 and record["options"]["detach_prompt"] is True
     assert record["options"]["look_after_invalid"] is True and record["options"]["kind_change"] is True
+    assert record["options"]["arrival"] is True
     assert record["options"]["kind_repeat"] == 2 and record["options"]["unlikelihood"] == 0.5
     assert record["demos"]["trained_negatives"] > 0 and record["epochs"][0]["sft/negatives"] > 0
     assert (run / "final" / "model.safetensors").is_file()

@@ -48,9 +48,10 @@ def validate(cfg: RunConfig) -> None:
     _check_choices(cfg)
     env_spec_for(cfg)
     _check_ranges(cfg)
-    if cfg.warmstart.kind_change and not cfg.rollout.thinking:
-        raise ConfigError("--warmstart.kind_change adds to the demonstrations' thoughts: it needs "
-                          "--rollout.thinking true")
+    for name in ("kind_change", "arrival"):
+        if getattr(cfg.warmstart, name) and not cfg.rollout.thinking:
+            raise ConfigError(f"--warmstart.{name} adds to the demonstrations' thoughts: it needs "
+                              "--rollout.thinking true")
     if cfg.lora.r and cfg.teacher.mode == "ema":
         raise ConfigError("--teacher.mode ema needs a full copy of the weights; it is not supported with --lora.r")
     _check_sharding(cfg)

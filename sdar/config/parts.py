@@ -199,6 +199,8 @@ class WarmstartConfig:
     """The demonstrator answers "Nothing happens." with "look" (`sdar sft --look-after-invalid`)."""
     kind_change: bool = False
     """Thinking demos say where a search finishes a kind and name the next (`sdar sft --kind-change`)."""
+    arrival: bool = False
+    """Thinking demos' carrying thoughts say whether the agent stands where the object goes (`sdar sft --arrival`)."""
     skills_share: float = 0.25
     """Share of demonstration episodes shown with the skills in the prompt."""
     move_share: float = 1.0

@@ -103,7 +103,7 @@ def goal_object(goal: str) -> str | None:
 
 
 def search_thoughts(actions: list[str | None], noisy: list[bool] | None = None,
-                    goal: str | None = None, *, kind_change: bool = False) -> list[str | None]:
+                    goal: str | None = None, *, kind_change: bool = False, arrival: bool = False) -> list[str | None]:
     """Per turn, a thought naming what the agent is after, read off the episode's own expert actions
     (`None` entries, e.g. invalid turns, are skipped; so are `noisy` turns when looking ahead, and the
     demonstrator's turn that moves back what a noisy take or put moved, but what a noisy take picks up is
@@ -119,7 +119,10 @@ def search_thoughts(actions: list[str | None], noisy: list[bool] | None = None,
     With `kind_change`, a search turn that goes from number 1 of a kind to another kind adds which kind is
     done and where the search goes next (`_kind_change`): with ALFWorld's searcher counting each kind
     down, that is the one move the prompt does not show (the warmed-up model, at number 1, stayed, went
-    to number 0 or climbed back up the kind).
+    to number 0 or climbed back up the kind). With `arrival`, a carrying thought ends by saying whether the
+    agent stands at that receptacle: "..., here it is." where its last move went there, "..., not here."
+    on the way; the same thought on both turns let the model place the object where it took it ("move book
+    1 to desk 1" at the bed) or go again where it stood (README).
 
     A thought without the destination let the model put the object back where it found it; one with the
     destination but not the verb ("Carrying pot 2 to fridge 1.") let it cool the pot at the fridge again
@@ -146,9 +149,11 @@ def search_thoughts(actions: list[str | None], noisy: list[bool] | None = None,
             here = action == sought.string
             thoughts.append(f"Looking for {sought.group(2)} {sought.group(3)}, here it is." if here
                             else f"Looking for {sought.group(2)}, not here." + kind_done)
+        elif carrying and target:
+            there = (", here it is." if standing == target.group(3) else ", not here.") if arrival else "."
+            thoughts.append(f"Carrying {carrying} to {target.group(1)} it {target.group(2)} {target.group(3)}{there}")
         elif carrying:
-            thoughts.append(f"Carrying {carrying} to {target.group(1)} it {target.group(2)} {target.group(3)}."
-                            if target else f"Carrying {carrying}.")
+            thoughts.append(f"Carrying {carrying}.")
         elif wanted and action is not None and action.split(" ", 1)[0] in SEARCH_VERBS:
             thoughts.append(f"Looking for {wanted}, not here." + kind_done)
         else:
@@ -270,7 +275,7 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
                           context: str = "skills_by_type", context_tokens: int = 512,
                           max_prompt_tokens: int = 2048, keep_noisy: bool = False,
                           repeat_share: float = 0.0, tempt: float = 0.0, stray: float = 0.0,
-                          look_after_invalid: bool = False, kind_change: bool = False,
+                          look_after_invalid: bool = False, kind_change: bool = False, arrival: bool = False,
                           negatives: bool = False) -> list[Demo]:
     """One `Demo` per expert turn of `episodes` tasks of `split` (task i: index seed·SEED_STRIDE + i).
 
@@ -282,7 +287,8 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
     `tempt` a turn plays a `tempting_actions` one where there is one (also noisy), and with probability
     `stray` a search turn plays one of the `stray_moves` (invalid, noisy); `look_after_invalid`: the turn
     after an invalid one looks (`DemoAgent`); `kind_change`: thinking demos' search thoughts say where a
-    kind is done (`search_thoughts`); `negatives`: each turn's `Demo.negatives` marks where the
+    kind is done and `arrival` their carrying thoughts whether it stands at the receptacle
+    (`search_thoughts`); `negatives`: each turn's `Demo.negatives` marks where the
     `wrong_moves` from its state, written with the same thought, leave its response. `max_prompt_tokens`
     is the rollout's student prompt budget (history dropped oldest first above it). Noisy turns are left
     out unless `keep_noisy`, and so are turns the prompt format rejects. Deterministic in `seed`.
@@ -300,15 +306,17 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
     return [demo for traj in trajectories
             for demo in _trajectory_demos(traj, agent.noisy[id(traj.task)], agent.wrong[id(traj.task)], tokenizer,
                                           with_skills=id(traj.task) in skills_tasks, thinking=thinking,
-                                          keep_noisy=keep_noisy, kind_change=kind_change, negatives=negatives)]
+                                          keep_noisy=keep_noisy, kind_change=kind_change, arrival=arrival,
+                                          negatives=negatives)]
 
 
 def _trajectory_demos(traj: Trajectory, flags: list[bool], wrong: list[list[str]], tokenizer, *, with_skills: bool,
-                      thinking: bool, keep_noisy: bool, kind_change: bool, negatives: bool) -> list[Demo]:
+                      thinking: bool, keep_noisy: bool, kind_change: bool, arrival: bool,
+                      negatives: bool) -> list[Demo]:
     """`expert_demonstrations`' demos of one played episode: `flags` marks its noisy turns, `wrong` lists
     each turn's `wrong_moves`."""
     thoughts = search_thoughts([t.action if t.valid else None for t in traj.turns], flags, traj.task.goal,
-                               kind_change=kind_change)
+                               kind_change=kind_change, arrival=arrival)
     demos = []
     standing = None  # where the last valid move went (noisy ones move the agent too)
     for turn, noisy, thought, mistakes in zip(traj.turns, flags, thoughts, wrong):

@@ -70,6 +70,10 @@ class SFTOptions:
     kind_change: bool = False
     """With --thinking: a search thought that leaves number 1 of a kind for another kind adds "That was the last
     cabinet; next: coffeemachine 1." (ALFWorld's demonstrator counts each kind down, so 1 is the last)."""
+    arrival: bool = False
+    """Thinking demos' carrying thoughts end with whether the agent stands where the object goes
+    ("Carrying book 1 to move it to desk 1, here it is." / ", not here."), so the thought tells placing
+    from going there."""
     seed: int = 0
     """Seed of the task block, noise, skills choice and batch order."""
     max_turns: int = 0
@@ -146,6 +150,7 @@ def validate(o: SFTOptions) -> None:
         (o.train_layers >= 0, "--train-layers", f"must be >= 0 (0: all layers), got {o.train_layers}"),
         (not (o.train_layers and o.lora_r), "--train-layers", "pick one of --train-layers and --lora-r, not both"),
         (o.thinking or not o.kind_change, "--kind-change", "adds to the thoughts: it needs --thinking"),
+        (o.thinking or not o.arrival, "--arrival", "adds to the thoughts: it needs --thinking"),
         (o.gap_episodes >= 0, "--gap-episodes", f"must be >= 0, got {o.gap_episodes}"),
         (o.save_every >= 0, "--save-every", f"must be >= 0 (0: no checkpoints), got {o.save_every}"),
     ]
@@ -164,8 +169,8 @@ def env_spec(o: SFTOptions):
 def demo_settings(o: SFTOptions, spec) -> dict:
     """The keyword arguments of `expert_demonstrations` that the training and held-out demos share."""
     return dict(max_turns=o.max_turns or spec.max_turns, history=spec.history if o.history < 0 else o.history,
-                thinking=o.thinking, kind_change=o.kind_change, context=o.context, context_tokens=o.context_tokens,
-                max_prompt_tokens=o.max_prompt_tokens)
+                thinking=o.thinking, kind_change=o.kind_change, arrival=o.arrival, context=o.context,
+                context_tokens=o.context_tokens, max_prompt_tokens=o.max_prompt_tokens)
 
 
 def training_demos(o: SFTOptions, spec, tokenizer) -> tuple[list, list]:

@@ -253,7 +253,7 @@ def warm_start(cfg: RunConfig, out: Path, dist: Dist) -> RunConfig:
     run_sft(options_for_run(cfg, str(out / "warmstart"), episodes=w.episodes, epochs=w.epochs, lr=w.lr,
                             max_turns=w.max_turns,
                             noise=w.noise, repeat_share=w.repeat_share, tempt=w.tempt, stray=w.stray,
-                            look_after_invalid=w.look_after_invalid, kind_change=w.kind_change,
+                            look_after_invalid=w.look_after_invalid, kind_change=w.kind_change, arrival=w.arrival,
                             skills_share=w.skills_share, move_share=w.move_share, kind_repeat=w.kind_repeat,
                             unlikelihood=w.unlikelihood, train_layers=w.train_layers,
                             detach_prompt=w.detach_prompt))
