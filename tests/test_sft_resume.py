@@ -1,5 +1,6 @@
 """`sdar sft --save-every N` / `--resume`: a warm start cut short goes on from OUT/checkpoint and ends as
-the uninterrupted run does; an unfinished run is neither written over nor resumed with other options."""
+the uninterrupted run does; an unfinished run is neither written over nor resumed with other options or
+other demonstrations."""
 
 import json
 
@@ -68,7 +69,7 @@ def test_a_resumed_warm_start_ends_as_the_uninterrupted_one(whole, tmp_path, mon
     assert json.loads((out / "sft.json").read_text())["options"]["resume"] is True
 
 
-def test_an_unfinished_run_is_neither_written_over_nor_resumed_with_other_options(tmp_path, monkeypatch):
+def test_an_unfinished_run_is_neither_written_over_nor_resumed_otherwise(tmp_path, monkeypatch):
     out = tmp_path / "cut"
     interrupted(out, monkeypatch, at_batch=2)
     state = (out / "checkpoint" / "state.json").read_text()
@@ -78,6 +79,11 @@ def test_an_unfinished_run_is_neither_written_over_nor_resumed_with_other_option
     with pytest.raises(ConfigError, match=r"--lr 0\.001 \(now 0\.002\)"):
         run_sft(SFTOptions(out=str(out), resume=True, **changed))
     assert (out / "checkpoint" / "state.json").read_text() == state  # nothing lost
+    # demonstrations that come out otherwise (another version of the code or of the game files)
+    (out / "checkpoint" / "state.json").write_text(json.dumps({**json.loads(state), "demos": "0" * 64}))
+    with pytest.raises(ConfigError, match="demonstrations played now differ.*without --resume"):
+        run_sft(SFTOptions(out=str(out), resume=True, **BASE))
+    (out / "checkpoint" / "state.json").write_text(state)
     (out / "checkpoint" / "model.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(CheckpointError, match="unreadable.*delete it"):
         run_sft(SFTOptions(out=str(out), resume=True, **BASE))

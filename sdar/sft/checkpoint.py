@@ -1,16 +1,19 @@
 """`sdar sft`'s checkpoint, so that a long warm start cut short (a CPU run takes most of an hour) goes on.
 
 OUT/checkpoint/ holds the weights being trained (`model.safetensors`, written after any LoRA or layer
-freezing, so it loads back into the same module), the optimizer and schedule states
-(`optimizer.pt`, read with `torch.load(weights_only=True)`) and `state.json`: the batches done, the
-finished epochs' records, the current epoch's sums, the training seconds spent, and the options of the
-run. It is written under a temporary name and renamed when complete, and removed once OUT/model and
-OUT/sft.json are written. The demonstrations are not saved: they are a function of the options, so a
-resumed run plays them again. This module knows nothing about the update itself (`sdar.sft.fit`).
+freezing, so it loads back into the same module), the optimizer and schedule states (`optimizer.pt`, read
+with `torch.load(weights_only=True)`) and `state.json`: the batches done, the finished epochs' records, the
+current epoch's sums, the training seconds spent, the options of the run and a digest of the demonstrations
+trained on (`demos_digest`). It is written under a temporary name and renamed when complete, and removed
+once OUT/model and OUT/sft.json are written. The demonstrations are not saved: they are a function of the
+options, so a resumed run plays them again, and refuses to go on if they come out otherwise (another
+version of the code or of the game files). This module knows nothing about the update itself
+(`sdar.sft.fit`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -27,7 +30,15 @@ CHECKPOINT = "checkpoint"
 FREE = ("out", "progress", "resume", "save_every", "device")
 
 
-def save_sft_checkpoint(out: Path, model, state: dict, *, options: dict, train_seconds: float) -> None:
+def demos_digest(demos: list) -> str:
+    """sha256 of the demonstrations as trained (in order: prompt and response token ids, negatives)."""
+    digest = hashlib.sha256()
+    for d in demos:
+        digest.update(json.dumps([d.prompt_ids, d.response_ids, d.negatives]).encode())
+    return digest.hexdigest()
+
+
+def save_sft_checkpoint(out: Path, model, state: dict, *, options: dict, demos: str, train_seconds: float) -> None:
     """Write OUT/checkpoint atomically from `sdar.sft.fit.sft`'s `state` (a write that fails leaves the
     previous checkpoint as it was)."""
     final, tmp = Path(out) / CHECKPOINT, Path(out) / f".{CHECKPOINT}.tmp"
@@ -38,7 +49,7 @@ def save_sft_checkpoint(out: Path, model, state: dict, *, options: dict, train_s
         torch.save({"optimizer": state["optimizer"], "schedule": state["schedule"],
                     "torch_rng": torch.get_rng_state()}, tmp / "optimizer.pt")
         record = {"batches": state["batches"], "metrics": state["metrics"], "sums": state["sums"],
-                  "train_seconds": train_seconds, "options": options}
+                  "train_seconds": train_seconds, "options": options, "demos": demos}
         (tmp / "state.json").write_text(json.dumps(record, indent=1) + "\n")
     except Exception as err:  # noqa: BLE001 - OSError, or torch's/safetensors' own errors on a full disk
         shutil.rmtree(tmp, ignore_errors=True)
@@ -50,9 +61,10 @@ def save_sft_checkpoint(out: Path, model, state: dict, *, options: dict, train_s
     os.replace(tmp, final)
 
 
-def load_sft_checkpoint(out: Path, model, *, options: dict) -> dict:
+def load_sft_checkpoint(out: Path, model, *, options: dict, demos: str) -> dict:
     """Restore OUT/checkpoint's weights into `model` and return the state `sft(resume=...)` takes, plus
-    `train_seconds`; a ConfigError says what to do when there is none or the options differ."""
+    `train_seconds`; a ConfigError says what to do when there is none, or the options or the demonstrations
+    (`demos`: their `demos_digest`) differ."""
     path = Path(out) / CHECKPOINT
     if not (path / "state.json").is_file():
         raise ConfigError(f"--resume: no checkpoint in {path}; nothing to resume (run without --resume, and "
@@ -69,6 +81,10 @@ def load_sft_checkpoint(out: Path, model, *, options: dict) -> dict:
                         for k in changed)
         raise ConfigError(f"--resume: the checkpoint in {path} was written with {was}; resume with the same "
                           "options, or start afresh without --resume in another --out")
+    if record.get("demos") != demos:
+        raise ConfigError(f"--resume: the demonstrations played now differ from those the checkpoint in {path} "
+                          "was trained on (another version of sdar or of the game files?); finish with the "
+                          "version that wrote it, or start afresh without --resume in another --out")
     try:
         load_model(model, path / "model.safetensors")
         states = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)

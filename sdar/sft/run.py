@@ -195,19 +195,20 @@ def fine_tune(model, tokenizer, trained: list, o: SFTOptions, amp) -> tuple:
     or a LoRA adapter merged back, so the model returned is a plain one either way. With --save-every it
     writes OUT/checkpoint as it goes; with --resume it goes on from there (and counts the seconds before)."""
     from sdar.models import apply_lora, train_top_layers
-    from sdar.sft.checkpoint import load_sft_checkpoint, save_sft_checkpoint
+    from sdar.sft.checkpoint import demos_digest, load_sft_checkpoint, save_sft_checkpoint
     from sdar.sft.fit import sft
 
     if o.lora_r:
         model = apply_lora(model, r=o.lora_r, alpha=o.lora_alpha, dropout=0.0, target_modules="all-linear")
     if o.train_layers:
         train_top_layers(model, o.train_layers)
-    options = dataclasses.asdict(o)
-    resume = load_sft_checkpoint(Path(o.out), model, options=options) if o.resume else None
+    options, digest = dataclasses.asdict(o), demos_digest(trained)
+    resume = load_sft_checkpoint(Path(o.out), model, options=options, demos=digest) if o.resume else None
     t0 = time.perf_counter() - (resume["train_seconds"] if resume else 0.0)
 
     def save(state: dict) -> None:
-        save_sft_checkpoint(Path(o.out), model, state, options=options, train_seconds=time.perf_counter() - t0)
+        save_sft_checkpoint(Path(o.out), model, state, options=options, demos=digest,
+                            train_seconds=time.perf_counter() - t0)
 
     epochs = sft(model, tokenizer, trained, epochs=o.epochs, lr=o.lr, batch_tokens=o.batch_tokens,
                  micro_batch_tokens=o.micro_batch_tokens, seed=o.seed, progress=o.progress,
