@@ -94,3 +94,29 @@ def test_an_unfinished_run_is_neither_written_over_nor_resumed_otherwise(tmp_pat
 def test_save_every_must_not_be_negative():
     with pytest.raises(ConfigError, match="--save-every"):
         run_sft(SFTOptions(out="unused", save_every=-1, **BASE))
+
+
+def test_a_train_run_cut_during_its_chained_warm_start_resumes_the_warm_start(tmp_path, monkeypatch):
+    """`sdar train --warmstart.*` killed during its warm start: `--resume` goes on from the warm start's
+    checkpoint and RL starts from the warm model (it used to skip the warm start and train the base model)."""
+    from sdar.cli import main
+
+    run = tmp_path / "run"
+    save = checkpoint.save_sft_checkpoint
+
+    def save_then_cut(out_dir, model, state, **kw):
+        save(out_dir, model, state, **kw)
+        raise Cut
+
+    monkeypatch.setattr(checkpoint, "save_sft_checkpoint", save_then_cut)
+    with pytest.raises(Cut):
+        main(["train", "--preset", "tiny", "--no-progress", "--train.steps", "1", "--out", str(run),
+              "--warmstart.episodes", "2", "--warmstart.save_every", "1"])
+    monkeypatch.undo()
+    assert (run / "warmstart" / "checkpoint" / "state.json").is_file() and not (run / "warmstart" / "model").exists()
+
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 0
+    warm = run / "warmstart"
+    assert json.loads((warm / "sft.json").read_text())["options"]["resume"] is True
+    assert json.loads((run / "config.json").read_text())["model"]["path"] == str((warm / "model").resolve())
+    assert not (warm / "checkpoint").exists() and (run / "final" / "model.safetensors").is_file()

@@ -91,7 +91,7 @@ def _check_ranges(cfg: RunConfig) -> None:
                     "loss.skill_sd_coef", "loss.rlsd_lambda", "loss.rlsd_decay_steps", "train.save_every",
                     "train.warn_ratio_max", "train.warn_kl", "env.workers"], allow_zero=True)
     _positive(cfg, ["env.timeout", "lora.alpha", "warmstart.epochs", "warmstart.lr", "warmstart.kind_repeat"])
-    _positive(cfg, ["warmstart.episodes", "warmstart.train_layers", "warmstart.max_turns",
+    _positive(cfg, ["warmstart.episodes", "warmstart.train_layers", "warmstart.max_turns", "warmstart.save_every",
                     "warmstart.unlikelihood"], allow_zero=True)
     _positive(cfg, ["warmstart.noise", "warmstart.skills_share", "warmstart.move_share", "warmstart.repeat_share",
                     "warmstart.tempt", "warmstart.stray"], allow_zero=True, at_most=1)

@@ -213,6 +213,9 @@ class WarmstartConfig:
     """Warm-start only the top K decoder layers (`sdar sft --train-layers`); 0: all weights."""
     detach_prompt: bool = False
     """Warm start with the gradient cut at the prompt (`sdar sft --detach-prompt`)."""
+    save_every: int = 0
+    """Checkpoint the warm start every N optimizer steps (`sdar sft --save-every`), so `--resume` goes on
+    from there when the run is cut during it; 0: a cut warm start runs again."""
 
 
 @dataclass(frozen=True)
