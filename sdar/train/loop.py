@@ -256,12 +256,7 @@ def warm_start(cfg: RunConfig, out: Path, dist: Dist, *, resume: bool = False, p
                           "--model DIR/model under torchrun")
     w, warm_dir = cfg.warmstart, out / "warmstart"
     if not (resume and (warm_dir / "sft.json").is_file()):
-        run_sft(options_for_run(cfg, str(warm_dir), episodes=w.episodes, epochs=w.epochs, lr=w.lr,
-                                max_turns=w.max_turns, noise=w.noise, repeat_share=w.repeat_share, tempt=w.tempt,
-                                stray=w.stray, look_after_invalid=w.look_after_invalid, kind_change=w.kind_change,
-                                arrival=w.arrival, skills_share=w.skills_share, move_share=w.move_share,
-                                kind_repeat=w.kind_repeat, unlikelihood=w.unlikelihood, train_layers=w.train_layers,
-                                detach_prompt=w.detach_prompt, save_every=w.save_every, progress=progress,
+        run_sft(options_for_run(cfg, str(warm_dir), **dataclasses.asdict(w), progress=progress,  # same names
                                 resume=resume and (warm_dir / CHECKPOINT / "state.json").is_file()))
     warm = (warm_dir / "model").resolve()  # absolute: --resume and export work from any directory
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, path=str(warm)))
