@@ -37,7 +37,7 @@ def test_round_trip_through_json():
      ["--warmstart.kind_change", "--rollout.thinking true"]),
     ({"warmstart.arrival": "true", "rollout.thinking": "false"},
      ["--warmstart.arrival", "--rollout.thinking true"]),
-    ({"warmstart.episodes": "2", "warmstart.undo": "true"}, ["--warmstart.undo", "--warmstart.unlikelihood"]),
+    ({"warmstart.episodes": "2", "warmstart.backtrack": "true"}, ["--warmstart.backtrack", "--warmstart.unlikelihood"]),
     ({"loss.algo": "skill_grpo", "teacher.context": "sibling"}, ["--teacher.context sibling", "skill_grpo"]),
     ({"warmstart.noise": "1.5"}, ["--warmstart.noise", "in [0, 1]"]),
     ({"warmstart.tempt": "-0.1"}, ["--warmstart.tempt", "in [0, 1]"]),

@@ -460,7 +460,7 @@ def test_auto_precision_is_bf16_for_training_only_where_the_cpu_has_it(monkeypat
     (["--stray", "-0.1"], ["--stray", "[0, 1]"]),
     (["--kind-change"], ["--kind-change", "--thinking"]),
     (["--arrival"], ["--arrival", "--thinking"]),
-    (["--undo"], ["--undo", "--unlikelihood"]),
+    (["--backtrack"], ["--backtrack", "--unlikelihood"]),
     (["--kind-repeat", "0"], ["--kind-repeat", ">= 1"]),
     (["--precision", "fp16"], ["--precision", "bf16", "fp32"]),
 ])
@@ -624,7 +624,7 @@ def test_train_chains_a_warm_start_and_records_it(tmp_path):
                  "--warmstart.look_after_invalid", "true", "--warmstart.kind_change", "true",
                  "--warmstart.arrival", "true",
                  "--warmstart.max_turns", "5", "--warmstart.kind_repeat", "2", "--warmstart.unlikelihood", "0.5",
-                 "--warmstart.undo", "true",
+                 "--warmstart.backtrack", "true",
                  "--rollout.thinking", "true"]) == 0
     saved = json.loads((run / "config.json").read_text())
     assert saved["model"]["path"] == str((run / "warmstart" / "model").resolve())  # absolute: resume from anywhere
@@ -635,7 +635,7 @@ def test_train_chains_a_warm_start_and_records_it(tmp_path):
     assert record["options"]["repeat_share"] == 0.5 and record["options"]["tempt"] == 0.2
     assert record["options"]["stray"] == 0.3 and record["options"]["detach_prompt"] is True
     assert record["options"]["look_after_invalid"] is True and record["options"]["kind_change"] is True
-    assert record["options"]["arrival"] is True and record["options"]["undo"] is True
+    assert record["options"]["arrival"] is True and record["options"]["backtrack"] is True
     assert record["options"]["kind_repeat"] == 2 and record["options"]["unlikelihood"] == 0.5
     assert record["demos"]["trained_negatives"] > 0 and record["epochs"][0]["sft/negatives"] > 0
     assert (run / "final" / "model.safetensors").is_file()

@@ -11,7 +11,7 @@ import torch
 
 from sdar.config import ConfigError, build_config
 from sdar.sft import response_nll, response_text, sft
-from sdar.sft.mistakes import first_divergences, stray_moves, undoing
+from sdar.sft.mistakes import backtracks, first_divergences, stray_moves
 from sdar.sft.fit import unlikelihood_sum
 from sdar.sft.run import SFTOptions, parse_options, training_demos, validate
 from sdar.scoring import response_logits
@@ -68,40 +68,44 @@ def test_thinking_negatives_share_the_thought_and_differ_in_the_action(real_toke
                 assert tok.decode([token]).strip() == "go"
 
 
-def test_undoing_is_putting_back_what_was_taken_and_taking_out_what_was_placed():
+def test_backtracks_put_back_what_was_taken_take_out_what_was_placed_and_treat_again():
     at_bed = ("go to desk 1", "move book 1 to bed 1", "move book 1 to bed 2", "examine book 1")
-    assert undoing("take book 1 from bed 1", "go to desk 1", at_bed) == ["move book 1 to bed 1"]
-    assert undoing("take apple 1 from fridge 1", "go to sinkbasin 1",
-                   ("put apple 1 in/on fridge 1", "go to sinkbasin 1")) == ["put apple 1 in/on fridge 1"]  # household
+    assert backtracks("take book 1 from bed 1", "go to desk 1", at_bed) == ["move book 1 to bed 1"]
+    assert backtracks("take apple 1 from fridge 1", "go to sinkbasin 1",
+                      ("put apple 1 in/on fridge 1", "go to sinkbasin 1")) == ["put apple 1 in/on fridge 1"]
     at_desk = ("take book 1 from desk 1", "go to bed 1")
-    assert undoing("move book 1 to desk 1", "go to bed 1", at_desk) == ["take book 1 from desk 1"]
-    assert undoing("move book 1 to desk 1", "take book 1 from desk 1", at_desk) == []  # the recovery from a noisy put
-    assert undoing("go to desk 1", "take book 1 from desk 1", at_desk) == []  # nothing to undo
-    assert undoing("take book 1 from bed 1", "go to desk 1", ("go to desk 1",)) == []  # not offered
-    assert undoing(None, "go to desk 1", at_desk) == []
+    assert backtracks("move book 1 to desk 1", "go to bed 1", at_desk) == ["take book 1 from desk 1"]
+    assert backtracks("move book 1 to desk 1", "take book 1 from desk 1", at_desk) == []  # recovering from a noisy put
+    at_microwave = ("heat plate 4 with microwave 1", "go to diningtable 1")
+    assert backtracks("heat plate 4 with microwave 1", "go to diningtable 1", at_microwave) == [
+        "heat plate 4 with microwave 1"]
+    assert backtracks("go to desk 1", "take book 1 from desk 1", at_desk) == []  # nothing to go back on
+    assert backtracks("take book 1 from bed 1", "go to desk 1", ("go to desk 1",)) == []  # not offered
+    assert backtracks(None, "go to desk 1", at_desk) == []
 
 
-def test_undo_negatives_leave_the_response_in_the_thought_that_leads_back(real_tokenizer):
-    """--undo: right after a take or a put, the action undoing it, written with its own thought, is a
-    negative too; it leaves the demonstrated response inside the thought ("Carrying apple 1 to put it
-    in/on" + the receptacle it came from)."""
+def test_backtrack_negatives_leave_the_response_in_the_thought_that_leads_back(real_tokenizer):
+    """--backtrack: right after a take, a put or a treat, the action going back on it, written with its own
+    thought, is a negative too; it leaves the demonstrated response inside the thought ("Carrying apple 1
+    to put it in/on" + the receptacle it came from)."""
     tok = real_tokenizer
     kw = dict(episodes=8, thinking=True, negatives=True)
-    plain, demos = demos_of(tok, **kw), demos_of(tok, **kw, undo=True)
+    plain, demos = demos_of(tok, **kw), demos_of(tok, **kw, backtrack=True)
     assert [d.response_ids for d in plain] == [d.response_ids for d in demos]
-    added = 0
+    added, verbs = 0, Counter()
     for before, (d, p) in zip([None] + demos, zip(demos, plain)):
         last = before.action if before is not None and before.task is d.task else None
-        undo = undoing(last, d.action, _admissible(d.user_message))
+        back = backtracks(last, d.action, _admissible(d.user_message))
         extra = [n for n in d.negatives if n not in p.negatives]
-        assert set(p.negatives) <= set(d.negatives) and (not extra or undo)
+        assert set(p.negatives) <= set(d.negatives) and (not extra or back)
         for k, token in extra:  # off the demonstrated thought, onto the one that leads back
-            verb, obj, _, where = re.fullmatch(r"(\w+) (\S+ \d+) (from|in/on|to) (\S+ \d+)", undo[0]).groups()
+            verb, obj, prep, where = re.fullmatch(r"(\w+) (\S+ \d+) (from|in/on|to|with) (\S+ \d+)", back[0]).groups()
             leading = (f"<think>Looking for {obj}, here it is." if verb == "take" else
-                       f"<think>Carrying {obj} to {verb} it {'in/on' if verb == 'put' else 'to'} {where}.")
+                       f"<think>Carrying {obj} to {verb} it {prep} {where}.")
             assert leading.startswith(tok.decode(d.response_ids[:k] + [token]))
+            verbs[verb] += 1
         added += len(extra)
-    assert added > 3
+    assert added > 3 and verbs["put"] and verbs["heat"] + verbs["cool"] + verbs["clean"]
 
 
 def test_unlikelihood_sum_is_the_naive_sum():

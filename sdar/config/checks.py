@@ -52,8 +52,8 @@ def validate(cfg: RunConfig) -> None:
         if getattr(cfg.warmstart, name) and not cfg.rollout.thinking:
             raise ConfigError(f"--warmstart.{name} adds to the demonstrations' thoughts: it needs "
                               "--rollout.thinking true")
-    if cfg.warmstart.undo and not cfg.warmstart.unlikelihood:
-        raise ConfigError("--warmstart.undo adds unlikelihood negatives: it needs --warmstart.unlikelihood W > 0")
+    if cfg.warmstart.backtrack and not cfg.warmstart.unlikelihood:
+        raise ConfigError("--warmstart.backtrack adds unlikelihood negatives: it needs --warmstart.unlikelihood W > 0")
     if cfg.lora.r and cfg.teacher.mode == "ema":
         raise ConfigError("--teacher.mode ema needs a full copy of the weights; it is not supported with --lora.r")
     _check_sharding(cfg)

@@ -209,8 +209,8 @@ class WarmstartConfig:
     """Times each demonstrated change of kind is trained on (`sdar sft --kind-repeat`)."""
     unlikelihood: float = 0.0
     """Weight of the unlikelihood term on the invalid "go to"s a small model writes (`sdar sft --unlikelihood`)."""
-    undo: bool = False
-    """With unlikelihood: also push down undoing the last take or put (`sdar sft --undo`)."""
+    backtrack: bool = False
+    """With unlikelihood: also push down going back on the last take, put or treat (`sdar sft --backtrack`)."""
     train_layers: int = 0
     """Warm-start only the top K decoder layers (`sdar sft --train-layers`); 0: all weights."""
     detach_prompt: bool = False

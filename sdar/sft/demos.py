@@ -39,7 +39,7 @@ from sdar.envs.names import kind
 from sdar.rollout.collect import NOTHING_HAPPENS, ModelAgent, run_episodes
 from sdar.rollout.prompts import student_messages
 from sdar.sft.mistakes import (MOVE_PREFIX, SEARCH_VERBS, first_divergences, stray_moves, tempting_actions,
-                               undoing, wrong_moves)
+                               backtracks, wrong_moves)
 from sdar.skills import get_provider
 from sdar.teacher import privileged_renderer
 from sdar.types import Task, Trajectory
@@ -218,7 +218,7 @@ class DemoAgent(ModelAgent):
     offered (ALFWorld and household answer "You are facing the cabinet 2. ..."): a model that loops pushes
     where it stands out of the history window, and "look" brings it back without any memory. `wrong`
     records, per task id and turn, the `wrong_moves` from where the agent stands: the invalid moves a
-    model writes instead; `undo`, the admissible actions `undoing` the one played before.
+    model writes instead; `back`, the admissible actions that go back on the one played before (`backtracks`).
     """
 
     def __init__(self, tokenizer, *, thinking: bool, noise: float, rng: random.Random,
@@ -232,7 +232,7 @@ class DemoAgent(ModelAgent):
         self.last: dict[int, str] = {}  # per task id, the action played last
         self.here: dict[int, str] = {}  # per task id, where the last valid "go to" went
         self.wrong: dict[int, list[list[str]]] = defaultdict(list)
-        self.undo: dict[int, list[list[str]]] = defaultdict(list)
+        self.back: dict[int, list[list[str]]] = defaultdict(list)
 
     def _messages(self, user_message: str, task: Task) -> list[dict[str, str]]:
         if id(task) in self.skills_tasks:
@@ -263,7 +263,7 @@ class DemoAgent(ModelAgent):
                 action = last if repeat else self.rng.choice(others)
             self.noisy[id(env.task)].append(noisy)
             self.wrong[id(env.task)].append(wrong_moves(self.here.get(id(env.task)), action, obs.admissible_actions))
-            self.undo[id(env.task)].append(undoing(self.last.get(id(env.task)), action, obs.admissible_actions))
+            self.back[id(env.task)].append(backtracks(self.last.get(id(env.task)), action, obs.admissible_actions))
             self.last[id(env.task)] = action
             if action.startswith(MOVE_PREFIX) and action in obs.admissible_actions:
                 self.here[id(env.task)] = action[len(MOVE_PREFIX):]
@@ -278,7 +278,7 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
                           max_prompt_tokens: int = 2048, keep_noisy: bool = False,
                           repeat_share: float = 0.0, tempt: float = 0.0, stray: float = 0.0,
                           look_after_invalid: bool = False, kind_change: bool = False, arrival: bool = False,
-                          negatives: bool = False, undo: bool = False) -> list[Demo]:
+                          negatives: bool = False, backtrack: bool = False) -> list[Demo]:
     """One `Demo` per expert turn of `episodes` tasks of `split` (task i: index seed·SEED_STRIDE + i).
 
     `skills_share` of the episodes (rounded, picked at random) carry the `context` provider's block in
@@ -291,8 +291,8 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
     after an invalid one looks (`DemoAgent`); `kind_change`: thinking demos' search thoughts say where a
     kind is done and `arrival` their carrying thoughts whether it stands at the receptacle
     (`search_thoughts`); `negatives`: each turn's `Demo.negatives` marks where the
-    `wrong_moves` from its state, written with the same thought, leave its response, and with `undo` the
-    actions `undoing` the one before, each with the thought that would lead to it. `max_prompt_tokens`
+    `wrong_moves` from its state, written with the same thought, leave its response, and with `backtrack`
+    the `backtracks` from the one before, each with the thought that would lead to it. `max_prompt_tokens`
     is the rollout's student prompt budget (history dropped oldest first above it). Noisy turns are left
     out unless `keep_noisy`, and so are turns the prompt format rejects. Deterministic in `seed`.
     """
@@ -308,17 +308,17 @@ def expert_demonstrations(spec: EnvSpec, tokenizer, *, episodes: int, seed: int,
                                 thinking=thinking, max_prompt_tokens=max_prompt_tokens)
     return [demo for traj in trajectories
             for demo in _trajectory_demos(traj, agent.noisy[id(traj.task)], agent.wrong[id(traj.task)],
-                                          agent.undo[id(traj.task)] if undo else None, tokenizer,
+                                          agent.back[id(traj.task)] if backtrack else None, tokenizer,
                                           with_skills=id(traj.task) in skills_tasks, thinking=thinking,
                                           keep_noisy=keep_noisy, kind_change=kind_change, arrival=arrival,
                                           negatives=negatives)]
 
 
-def _trajectory_demos(traj: Trajectory, flags: list[bool], wrong: list[list[str]], undo: list[list[str]] | None,
+def _trajectory_demos(traj: Trajectory, flags: list[bool], wrong: list[list[str]], back: list[list[str]] | None,
                       tokenizer, *, with_skills: bool, thinking: bool, keep_noisy: bool, kind_change: bool,
                       arrival: bool, negatives: bool) -> list[Demo]:
     """`expert_demonstrations`' demos of one played episode: `flags` marks its noisy turns, `wrong` lists
-    each turn's `wrong_moves`, `undo` (None: left out) its `undoing` actions."""
+    each turn's `wrong_moves`, `back` (None: left out) its `backtracks`."""
     actions = [t.action if t.valid else None for t in traj.turns]
     thoughts = search_thoughts(actions, flags, traj.task.goal, kind_change=kind_change, arrival=arrival)
     demos = []
@@ -335,9 +335,9 @@ def _trajectory_demos(traj: Trajectory, flags: list[bool], wrong: list[list[str]
         if thinking and thought is not None and not noisy:  # the history shows actions only: prompts stay as run
             text = response_text(turn.action, traj.task.goal, thinking=True, thought=thought)
             ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-        written = [(m, thought) for m in wrong[t]] + [  # an undo with the thought that leads to it
+        written = [(m, thought) for m in wrong[t]] + [  # a backtrack with the thought that leads to it
             (u, search_thoughts(actions[:t] + [u], flags[:t] + [False], traj.task.goal, kind_change=kind_change,
-                                arrival=arrival)[-1]) for u in (undo[t] if undo else [])]
+                                arrival=arrival)[-1]) for u in (back[t] if back else [])]
         written_ids = [tokenizer(response_text(m, traj.task.goal, thinking=thinking, thought=why),
                                  add_special_tokens=False)["input_ids"] for m, why in written] if negatives else []
         demos.append(Demo(traj.task, turn.turn_index, turn.prompt, turn.prompt_ids, ids, text,

@@ -2,9 +2,9 @@
 
 `tempting_actions` and `stray_moves` are played as noise (`sdar sft --tempt`, `--stray`), so that the
 demonstrator's next turn shows the way out; `wrong_moves` are what each demonstrated turn's negatives are
-made of (`--unlikelihood`), with `undoing` ones after a take or a put (`--undo`), and `first_divergences`
-finds the token where each would leave the demonstrated response. Pure functions on action strings and
-token ids: no environment, no model.
+made of (`--unlikelihood`), with `backtracks` ones after a take, put or treat (`--backtrack`), and
+`first_divergences` finds the token where each would leave the demonstrated response. Pure functions on
+action strings and token ids: no environment, no model.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ MOVE_PREFIX = "go to "
 SEARCH_VERBS = ("go", "open", "close", "examine", "look", "inventory")
 _TAKE = re.compile(r"^take (\S+ \d+) from (\S+ \d+)$")
 _PLACE = re.compile(r"^(?:put|move) (\S+ \d+) (?:in/on|to) (\S+ \d+)$")  # household's put, ALFWorld's move
+_TREAT = re.compile(r"^(?:heat|cool|clean) \S+ \d+ with \S+ \d+$")
 
 
 def tempting_actions(actions: list[str], goal: str) -> list[str]:
@@ -61,14 +62,15 @@ def wrong_moves(here: str | None, action: str, admissible: tuple[str, ...] | lis
     return [move for move in [f"{MOVE_PREFIX}{here}"] if here is not None and move not in admissible]
 
 
-def undoing(last: str | None, action: str, admissible: tuple[str, ...] | list[str]) -> list[str]:
-    """The `admissible` actions, other than `action`, that undo the action played `last`: after "take X
-    from Y", placing X back in Y; after placing X in Y, "take X from Y". Valid, but they lead nowhere: the
-    loops of the warmed-up ALFWorld models (take the box, put it back, take it, ...; README)."""
+def backtracks(last: str | None, action: str, admissible: tuple[str, ...] | list[str]) -> list[str]:
+    """The `admissible` actions, other than `action`, that go back on the action played `last`: after
+    "take X from Y", placing X back in Y; after placing X in Y, "take X from Y"; after heating, cooling or
+    cleaning X, the same again. Valid, but they lead nowhere: the loops of the warmed-up ALFWorld models
+    (take the box, put it back, take it, ...; heat the plate again and again; README)."""
     if last is not None and (took := _TAKE.match(last)):
-        undo = [a for a in admissible if (placed := _PLACE.match(a)) and placed.groups() == took.groups()]
+        back = [a for a in admissible if (placed := _PLACE.match(a)) and placed.groups() == took.groups()]
     elif last is not None and (placed := _PLACE.match(last)):
-        undo = [f"take {placed.group(1)} from {placed.group(2)}"]
+        back = [f"take {placed.group(1)} from {placed.group(2)}"]
     else:
-        undo = []
-    return [a for a in undo if a in admissible and a != action]
+        back = [last] if last is not None and _TREAT.match(last) else []
+    return [a for a in back if a in admissible and a != action]

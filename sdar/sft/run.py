@@ -63,10 +63,10 @@ class SFTOptions:
     action (instead of a "go to": where it stands, one past its kind, number 0, `--stray`'s list; instead of
     any other action: where it stands): −log(1 − p) of the token where each would leave the demonstrated
     response, on the same prompt; 0 leaves them out."""
-    undo: bool = False
-    """With --unlikelihood, the turn after a take or a put also pushes down the admissible action that
-    undoes it (putting the object back where it was taken, taking out what was just placed), written with
-    the thought that leads to it: the take-back loops of the warmed-up ALFWorld models."""
+    backtrack: bool = False
+    """With --unlikelihood, the turn after a take, put or treat also pushes down the admissible action that
+    goes back on it (putting the object back where it was taken, taking out what was just placed, treating
+    it again), written with the thought that leads to it: the loops of the warmed-up ALFWorld models."""
     skills_share: float = 0.25
     """Share of episodes whose prompts carry the skills (teacher format), so the model learns to use them."""
     thinking: bool = False
@@ -140,7 +140,8 @@ def validate(o: SFTOptions) -> None:
         (0.0 <= o.tempt <= 1.0, "--tempt", f"must be in [0, 1], got {o.tempt}"),
         (0.0 <= o.stray <= 1.0, "--stray", f"must be in [0, 1], got {o.stray}"),
         (o.unlikelihood >= 0, "--unlikelihood", f"must be >= 0 (0: off), got {o.unlikelihood}"),
-        (o.unlikelihood > 0 or not o.undo, "--undo", "adds unlikelihood negatives: it needs --unlikelihood W > 0"),
+        (o.unlikelihood > 0 or not o.backtrack, "--backtrack",
+         "adds unlikelihood negatives: it needs --unlikelihood W > 0"),
         (0.0 <= o.skills_share <= 1.0, "--skills-share", f"must be in [0, 1], got {o.skills_share}"),
         (o.seed >= 0, "--seed", f"must be >= 0, got {o.seed}"),
         (o.max_turns >= 0, "--max-turns", f"must be >= 0 (0: the environment's own), got {o.max_turns}"),
@@ -185,7 +186,8 @@ def training_demos(o: SFTOptions, spec, tokenizer) -> tuple[list, list]:
 
     demos = expert_demonstrations(spec, tokenizer, episodes=o.episodes, seed=o.seed, noise=o.noise,
                                   repeat_share=o.repeat_share, tempt=o.tempt, stray=o.stray,
-                                  look_after_invalid=o.look_after_invalid, negatives=o.unlikelihood > 0, undo=o.undo,
+                                  look_after_invalid=o.look_after_invalid, negatives=o.unlikelihood > 0,
+                                  backtrack=o.backtrack,
                                   skills_share=o.skills_share, keep_noisy=True, **demo_settings(o, spec))
     trained = thin_moves([d for d in demos if not d.noisy], o.move_share, o.seed)
     trained = [d for d in trained for _ in range(o.kind_repeat if d.leaves_kind else 1)]
