@@ -40,8 +40,8 @@ from sdar.rollout.prompts import get_format
 from sdar.skills import get_provider
 from sdar.teacher import privileged_renderer, teacher_prompt_ids
 from sdar.train.batch import Sample, build_micro_batch, check_loss_mask, plan_micro_batches, samples_from
-from sdar.train.checkpoint import (CheckpointError, Resumed, checkpoint_dirs, load_latest, save_checkpoint,
-                                  start_afresh, truncate_jsonl)
+from sdar.train.checkpoint import (CheckpointError, Resumed, load_latest, save_checkpoint, start_afresh,
+                                  truncate_jsonl)
 from sdar.train.distributed import Dist
 from sdar.train.records import RunFiles, rollout_metrics, sample_records, split_token_stats
 from sdar.train.step import StepScalars, score_reference, score_teacher, update
@@ -81,9 +81,9 @@ class TrainingDiverged(RuntimeError):
 def train(cfg: RunConfig, *, progress: bool = True, resume: bool = False) -> Path:
     """Run the whole training job (or continue it from its last checkpoint); returns the run directory."""
     out = Path(cfg.train.out)
-    # a run cut during its warm start (no RL checkpoint yet) resumes the warm start, then RL from step 0
-    warm_only = cfg.warmstart.episodes > 0 and not checkpoint_dirs(out)
-    resumed = load_latest(out) if resume and not warm_only else None
+    # a run cut during its warm start goes on with the warm start, then RL from step 0
+    warming = cfg.warmstart.episodes > 0 and not (out / "warmstart" / "sft.json").is_file()
+    resumed = load_latest(out) if resume and not warming else None
     if resumed is not None and resumed.step > cfg.train.steps:
         raise CheckpointError(f"--train.steps {cfg.train.steps} is below the step of the checkpoint to resume "
                               f"({resumed.step}); a resumed run can only go on (raise --train.steps)")
@@ -97,7 +97,7 @@ def train(cfg: RunConfig, *, progress: bool = True, resume: bool = False) -> Pat
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(to_json(cfg))
-    if cfg.warmstart.episodes and resumed is None:  # not started, or cut before RL's first checkpoint
+    if cfg.warmstart.episodes and resumed is None:  # a fresh run, or one cut during its warm start
         cfg = warm_start(cfg, out, dist, resume=resume, progress=progress)
     spec = env_spec_for(cfg)
     pool = None
@@ -246,18 +246,17 @@ def _train(cfg: RunConfig, spec, out: Path, resumed: Resumed | None, progress: b
 def warm_start(cfg: RunConfig, out: Path, dist: Dist, *, resume: bool = False, progress: bool = True) -> RunConfig:
     """Supervised warm start on expert demonstrations in the rollout's exact format (`sdar.sft`), written to
     RUN/warmstart/; RL then starts from that model, and config.json records its path (so resume does too).
-    With `resume` (the run was cut before RL's first checkpoint), a finished warm start is kept, an
-    unfinished one goes on from its checkpoint (`--warmstart.save_every`), else it runs again."""
+    With `resume` (the run was cut during it), it goes on from its checkpoint (`--warmstart.save_every`),
+    else it runs again."""
     from sdar.sft.checkpoint import CHECKPOINT
     from sdar.sft.run import options_for_run, run_sft
 
     if dist.world > 1:
         raise ConfigError("--warmstart.episodes runs in one process: run `sdar sft` first, then train with "
                           "--model DIR/model under torchrun")
-    w, warm_dir = cfg.warmstart, out / "warmstart"
-    if not (resume and (warm_dir / "sft.json").is_file()):
-        run_sft(options_for_run(cfg, str(warm_dir), **dataclasses.asdict(w), progress=progress,  # same names
-                                resume=resume and (warm_dir / CHECKPOINT / "state.json").is_file()))
+    warm_dir = out / "warmstart"
+    run_sft(options_for_run(cfg, str(warm_dir), **dataclasses.asdict(cfg.warmstart), progress=progress,  # same names
+                            resume=resume and (warm_dir / CHECKPOINT / "state.json").is_file()))
     warm = (warm_dir / "model").resolve()  # absolute: --resume and export work from any directory
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, path=str(warm)))
     (out / "config.json").write_text(to_json(cfg))
