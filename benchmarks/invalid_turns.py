@@ -6,7 +6,8 @@ action verbs of the first ones and the episodes that end in five invalid turns, 
 per task type, says why invalid "go to" turns were not admissible and where the "go to"s from number 1 of
 a kind went (the change of kind), counts the "look"s (after an invalid turn, as `sdar sft
 --look-after-invalid` teaches, and the invalid turns right after one), the valid take-backs (taking out
-what one's own put just placed), the invalid turns by their thought's first word ("looking", "carrying")
+what one's own put just placed) and turns going back on the one before (put back, taken back, treated
+again), the invalid turns by their thought's first word ("looking", "carrying")
 and verb, and tells whether the episode's last change of state (a valid take,
 put, treat or use), or the observation it led to, was still in the prompt's history window at each
 invalid turn. Prints a Markdown summary; writes nothing.
@@ -23,7 +24,7 @@ from collections import Counter, defaultdict
 
 from sdar.envs.alfworld.searcher import listed_receptacles
 from sdar.envs.names import kind
-from sdar.sft.mistakes import stray_moves
+from sdar.sft.mistakes import backtracks, stray_moves
 
 
 def verb(response: str) -> str:
@@ -43,6 +44,18 @@ def take_backs(episode: list[dict]) -> int:
         elif words[:1] == ["take"] and placed and (words[1:3], words[-2:]) == placed:
             count, placed = count + 1, None
     return count
+
+
+def going_back(episode: list[dict]) -> Counter:
+    """Valid turns that go back on the valid turn right before them (`sdar.sft.mistakes.backtracks`, what
+    `sdar sft --backtrack` pushes down), by kind: "put back" where it was taken, "taken back" out of where
+    it was just placed, "treated again"."""
+    kinds = {"take": "taken back", "put": "put back", "move": "put back"}
+    found = Counter()
+    for prev, r in zip(episode, episode[1:]):
+        if prev["valid"] and r["valid"] and backtracks(prev["action"], "", [r["action"]]):
+            found[kinds.get(r["action"].split()[0], "treated again")] += 1
+    return found
 
 
 CHANGES = ("take", "put", "move", "heat", "cool", "clean", "slice", "use")  # verbs that change what is held or done
@@ -177,6 +190,7 @@ def summary(rows: list[dict]) -> str:
     go_tos = sum(map(go_to_misses, episodes.values()), Counter())
     looked = sum(map(looks, episodes.values()), Counter())
     leaving = sum(map(leaving_number_1, episodes.values()), Counter())
+    back = {i: going_back(t) for i, t in episodes.items()}
     lines = [
         f"{len(episodes)} episodes, {sum(t[0]['won'] for t in episodes.values())} won; {len(rows)} turns, "
         f"{len(invalid)} invalid ({len(invalid) / max(len(rows), 1):.3f})",
@@ -188,6 +202,9 @@ def summary(rows: list[dict]) -> str:
         "- invalid turns by task type: " + ", ".join(f"{k} {by_type[k]}/{turns_by_type[k]}" for k in turns_by_type),
         f"- take-backs (valid turns taking out what the episode's last put placed): "
         f"{sum(map(take_backs, episodes.values()))} in {sum(take_backs(t) > 0 for t in episodes.values())} episodes",
+        "- going back on the turn before (valid): " + ", ".join(
+            f"{k} {sum(b[k] for b in back.values())}" for k in ("put back", "taken back", "treated again"))
+        + f", in {sum(bool(b) for b in back.values())} episodes",
         f"- looks: {looked['look']}, {looked['after invalid']} of them right after an invalid turn; "
         f"invalid turns right after a look: {looked['invalid next']}",
         "- invalid \"go to\" turns, by where they went: " + ", ".join(f"{k} {n}" for k, n in go_tos.most_common()),

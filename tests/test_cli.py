@@ -369,6 +369,11 @@ def test_invalid_turns_tells_loops_from_first_mistakes():
     assert module.take_backs(loop) == 2  # not the other pot, not an invalid take
     moved = [turn(2, True, "", "move pot 2 to fridge 1"), turn(2, True, "", "take pot 2 from fridge 1")]
     assert module.take_backs(moved) == 1  # ALFWorld places with "move"
+    back = [turn(2, True, "", "take pot 2 from fridge 1"), turn(2, True, "", "move pot 2 to fridge 1"),
+            turn(2, True, "", "take pot 2 from fridge 1"), turn(2, True, "", "go to microwave 1"),
+            turn(2, True, "", "heat pot 2 with microwave 1"), turn(2, True, "", "heat pot 2 with microwave 1"),
+            turn(2, False, "", "heat pot 2 with microwave 1"), turn(2, True, "", "heat pot 2 with microwave 1")]
+    assert module.going_back(back) == {"put back": 1, "taken back": 1, "treated again": 1}  # not after an invalid
     assert "looks: 1, 1 of them right after an invalid turn; invalid turns right after a look: 0" in text
     looping = [turn(5, True, "", "look"), turn(5, False, "", "go to desk 1"), turn(5, True, "", "look"),
                turn(5, False, "", "go to desk 1"), turn(5, False, "", "look"), turn(5, True, "", "go to desk 2")]
