@@ -337,9 +337,9 @@ def _trajectory_demos(traj: Trajectory, flags: list[bool], wrong: list[list[str]
             ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         written = [(m, thought) for m in wrong[t]] + [  # a backtrack with the thought that leads to it
             (u, search_thoughts(actions[:t] + [u], flags[:t] + [False], traj.task.goal, kind_change=kind_change,
-                                arrival=arrival)[-1]) for u in (back[t] if back else [])]
+                                arrival=arrival)[-1]) for u in (back[t] if back else [])] if negatives else []
         written_ids = [tokenizer(response_text(m, traj.task.goal, thinking=thinking, thought=why),
-                                 add_special_tokens=False)["input_ids"] for m, why in written] if negatives else []
+                                 add_special_tokens=False)["input_ids"] for m, why in written]
         demos.append(Demo(traj.task, turn.turn_index, turn.prompt, turn.prompt_ids, ids, text,
                           turn.action or "", noisy, with_skills, traj.won,
                           leaves_kind=leaves_kind, negatives=first_divergences(ids, written_ids)))
