@@ -10,9 +10,10 @@ what one's own put just placed) and turns going back on the one before (put back
 again), the invalid turns by their thought's first word ("looking", "carrying")
 and verb, and tells whether the episode's last change of state (a valid take,
 put, treat or use), or the observation it led to, was still in the prompt's history window at each
-invalid turn. Prints a Markdown summary; writes nothing.
+invalid turn. Several files are pooled (an evaluation split with `sdar eval --skip`, or several seeds),
+each file's episodes counted apart. Prints a Markdown summary; writes nothing.
     sdar eval --env household --model M --episodes 30 --thinking --trajectories turns.jsonl
-    python benchmarks/invalid_turns.py turns.jsonl
+    python benchmarks/invalid_turns.py turns.jsonl [more.jsonl ...]
 """
 
 from __future__ import annotations
@@ -218,12 +219,20 @@ def summary(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def read_turns(paths: list[str]) -> list[dict]:
+    """The turn records of every file, each episode keyed by (file, episode) so files never merge episodes."""
+    rows = []
+    for k, path in enumerate(paths):
+        with open(path, encoding="utf-8") as f:
+            records = [json.loads(line) for line in f if line.strip()]
+        rows += [{**r, "trajectory": (k, r["trajectory"])} for r in records]
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("turns", help="a file written by sdar eval --trajectories")
-    a = parser.parse_args()
-    with open(a.turns, encoding="utf-8") as f:
-        print(summary([json.loads(line) for line in f if line.strip()]))
+    parser.add_argument("turns", nargs="+", help="files written by sdar eval --trajectories")
+    print(summary(read_turns(parser.parse_args().turns)))
 
 
 if __name__ == "__main__":

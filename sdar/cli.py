@@ -99,6 +99,9 @@ def eval_parser() -> argparse.ArgumentParser:
     parser.add_argument("--policy", default="model", choices=("model", "expert", "demo", "random"))
     parser.add_argument("--model", default="bundled", help="'bundled', 'tiny', or a local HF model directory")
     parser.add_argument("--episodes", type=int, default=60)
+    parser.add_argument("--skip", type=int, default=0, metavar="K",
+                        help="play the held-out tasks after the first K (to extend an earlier evaluation, or "
+                             "split one across machines; --trajectories numbers episodes from K)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--temperature", type=float, default=0.4, help="0 is greedy")
     parser.add_argument("--max-turns", type=int, default=0, help="0: the environment's own limit")
@@ -147,7 +150,7 @@ def eval_arguments(args: list[str]) -> argparse.Namespace:
     new_tokens = EVAL_NEW_TOKENS if a.max_new_tokens is None else a.max_new_tokens  # None: set by cmd_eval
     for flag, value, low in (("--episodes", a.episodes, 1), ("--batch-size", a.batch_size, 1),
                              ("--max-prompt-tokens", a.max_prompt_tokens, 1), ("--max-new-tokens", new_tokens, 1),
-                             ("--max-turns", a.max_turns, 0), ("--workers", a.workers, 0),
+                             ("--max-turns", a.max_turns, 0), ("--workers", a.workers, 0), ("--skip", a.skip, 0),
                              ("--temperature", a.temperature, 0)):
         if not value >= low:  # NaN too
             raise UsageError(f"{flag}: must be {'> 0' if low else '>= 0'}, got {value}")
@@ -192,9 +195,8 @@ def cmd_eval(args: list[str]) -> int:
             spec = in_workers(spec, pool=pool, timeout=a.timeout or RunConfig().env.timeout)
         summary, _ = evaluate(agent, spec, episodes=a.episodes, max_turns=a.max_turns or spec.max_turns,
                               history=history, thinking=a.thinking, max_prompt_tokens=a.max_prompt_tokens,
-                              batch_size=a.batch_size,
-                              progress=not a.no_progress, on_batch=save)
-    summary.update({"env": a.env, "policy": a.policy, "with_skills": a.with_skills, "seed": a.seed,
+                              batch_size=a.batch_size, skip=a.skip, progress=not a.no_progress, on_batch=save)
+    summary.update({"env": a.env, "policy": a.policy, "with_skills": a.with_skills, "seed": a.seed, "skip": a.skip,
                     "thinking": a.thinking, "history": history,
                     "max_prompt_tokens": a.max_prompt_tokens, "max_new_tokens": a.max_new_tokens,
                     "model": a.model if a.policy == "model" else None})
@@ -215,9 +217,13 @@ def trajectory_writer(path: str):
     except OSError as e:
         raise UsageError(f"--trajectories: cannot write {path}: {e.strerror}") from None
 
+    played = False
+
     def save(first: int, batch) -> None:
-        if first == 0:
+        nonlocal played
+        if not played:
             out.truncate(0)
+            played = True
         out.writelines(json.dumps(r) + "\n" for r in turn_records(batch, first))
         out.flush()
 

@@ -1,7 +1,8 @@
 """Evaluation: play held-out tasks with an agent and report success overall and per task type.
 
 Held-out tasks are the first N of the environment's eval seed range, so every evaluation of every run
-sees the same tasks; `seed` only drives sampling and the random policy. The overall rate is over all
+sees the same tasks (`skip` K: the N after the first K, to extend an earlier evaluation or split one
+across machines); `seed` only drives sampling and the random policy. The overall rate is over all
 episodes, not the mean of the per-type rates. Skills reach the agent only when asked (`with_skills`).
 """
 
@@ -18,8 +19,8 @@ from sdar.rollout.collect import run_episodes
 from sdar.types import Trajectory
 
 
-def eval_tasks(spec: EnvSpec, episodes: int):
-    return [spec.make_task(spec.task_seed("eval", i)) for i in range(episodes)]
+def eval_tasks(spec: EnvSpec, episodes: int, skip: int = 0):
+    return [spec.make_task(spec.task_seed("eval", i)) for i in range(skip, skip + episodes)]
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -66,14 +67,14 @@ def env_metrics(env: str, trajectories: list[Trajectory], task_types: tuple[str,
 
 
 def evaluate(agent, spec: EnvSpec, *, episodes: int, max_turns: int, history: int, thinking: bool,
-             max_prompt_tokens: int = 1 << 30, batch_size: int = 32, progress: bool = False,
+             max_prompt_tokens: int = 1 << 30, batch_size: int = 32, skip: int = 0, progress: bool = False,
              on_batch: Callable[[int, list[Trajectory]], None] | None = None) -> tuple[dict, list[Trajectory]]:
-    """Play `episodes` held-out tasks, `batch_size` at a time; returns (summary, trajectories). Prompts
-    over `max_prompt_tokens` lose their oldest history, as in training (`run_episodes`).
-    `progress`: a bar of finished episodes, with the turn the current batch is on. `on_batch(first,
-    trajectories)`, if given, gets each batch as it finishes, with the index of its first episode (so a
-    caller can save them before the next batch starts)."""
-    tasks = eval_tasks(spec, episodes)
+    """Play `episodes` held-out tasks after the first `skip`, `batch_size` at a time; returns (summary,
+    trajectories). Prompts over `max_prompt_tokens` lose their oldest history, as in training
+    (`run_episodes`). `progress`: a bar of finished episodes, with the turn the current batch is on.
+    `on_batch(first, trajectories)`, if given, gets each batch as it finishes, with the held-out index of
+    its first episode (so a caller can save them before the next batch starts)."""
+    tasks = eval_tasks(spec, episodes, skip)
     trajectories: list[Trajectory] = []
     with tqdm(total=len(tasks), desc="sdar eval", unit="episode", disable=not progress) as bar:
         for start in range(0, len(tasks), batch_size):
@@ -83,13 +84,13 @@ def evaluate(agent, spec: EnvSpec, *, episodes: int, max_turns: int, history: in
                 bar.update(start + size - playing - bar.n)
                 bar.set_postfix(turn=f"{turn + 1}/{max_turns}")  # the turn about to be played
 
-            batch = run_episodes(agent, chunk, list(range(start, start + len(chunk))), spec,
+            batch = run_episodes(agent, chunk, list(range(skip + start, skip + start + len(chunk))), spec,
                                  max_turns=max_turns, history=history, thinking=thinking,
                                  max_prompt_tokens=max_prompt_tokens, on_turn=on_turn)
             trajectories += batch
             bar.update(len(trajectories) - bar.n)
             if on_batch is not None:
-                on_batch(start, batch)
+                on_batch(skip + start, batch)
     summary = summarize(trajectories, spec.task_types)
     summary.update(env_metrics(spec.name, trajectories, spec.task_types))
     return summary, trajectories

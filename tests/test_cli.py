@@ -78,6 +78,24 @@ def test_eval_saves_each_batch_as_it_ends(capsys, tmp_path, monkeypatch):
     assert code == 0 and numbers == sorted(numbers) and set(numbers) == {0, 1, 2}
 
 
+def test_eval_skip_plays_the_held_out_tasks_after_the_first_k(capsys, tmp_path):
+    """--skip 2 --episodes 3 plays tasks 2-4 of a 5-task evaluation, numbered so, replacing an older file."""
+    whole, part = tmp_path / "whole.jsonl", tmp_path / "part.jsonl"
+    part.write_text('{"older": true}\n')
+    run(capsys, "eval", "--policy", "expert", "--episodes", "5", "--json", "--trajectories", str(whole))
+    code, out, _ = run(capsys, "eval", "--policy", "expert", "--episodes", "3", "--skip", "2", "--batch-size", "2",
+                       "--json", "--trajectories", str(part))
+    goals = {}
+    for path in (whole, part):
+        for r in map(json.loads, path.read_text().splitlines()):
+            goals.setdefault(path.name, {})[r["trajectory"]] = r["goal"]
+    assert code == 0 and json.loads(out)["episodes"] == 3 and json.loads(out)["skip"] == 2
+    assert goals["part.jsonl"] == {k: goals["whole.jsonl"][k] for k in (2, 3, 4)}
+    assert len(set(goals["whole.jsonl"].values())) == 5  # distinct tasks, so the match says which ones were played
+    code, _, err = run(capsys, "eval", "--policy", "expert", "--skip", "-1")
+    assert code != 0 and "--skip" in err
+
+
 def test_eval_history_sets_the_pairs_the_prompt_shows(capsys, tmp_path):
     """`--history N`, as `sdar sft --history N` trains: the prompts carry the last N turns (household's own: 2)."""
     shown = {}
@@ -311,6 +329,16 @@ def test_demo_thoughts_counts_thought_kinds_per_task_type():
     assert table["all"] == {"turns": 6, "not here": 2, "kind done": 1, "here it is": 1, "carrying": 1,
                             "template": 1, "after put": 1}
     assert table["pick_two"]["not here"] == 1 and table["pick"]["turns"] == 3 and table["look"]["template"] == 1
+
+
+def test_invalid_turns_pools_files_without_merging_their_episodes(tmp_path):
+    module = benchmark("invalid_turns")
+    turn = {"trajectory": 0, "task_type": "pick", "valid": True, "prompt": "your current observation is: x\n",
+            "response": "<action>look</action>", "action": "look"}
+    for name, won in (("a", True), ("b", False)):
+        (tmp_path / f"{name}.jsonl").write_text(json.dumps({**turn, "won": won}) + "\n\n")
+    text = module.summary(module.read_turns([str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")]))
+    assert "2 episodes, 1 won; 2 turns, 0 invalid" in text
 
 
 def test_invalid_turns_tells_loops_from_first_mistakes():
